@@ -1,0 +1,26 @@
+"""Shared behaviour of entry scripts: bad input ends in one clear line and a non-zero exit."""
+
+import functools
+import logging
+import sys
+
+from wedefense.utils.errors import InputError
+
+
+def setup_logging(level=logging.INFO):
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def entry_point(main):
+    """Wrap ``main(argv=None)`` so an :class:`InputError` prints ``error: ...`` and exits 2."""
+
+    @functools.wraps(main)
+    def wrapper(argv=None):
+        try:
+            return main(argv)
+        except InputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper
