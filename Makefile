@@ -1,0 +1,44 @@
+# Quick start:  make demo   (set up .venv, run the demo recipe, stages 0-7)
+#               make test   (set up .venv with test extras, run the test suite)
+# The environment is built once and reused; it is rebuilt when setup.py or requirements.txt change.
+
+PYTHON ?= python3
+VENV ?= .venv
+# The torch release we test with; `make TORCH=torch` takes the newest instead.
+TORCH ?= torch==2.13.0
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+DEMO := egs/detection/demo/v03_resnet18
+
+.PHONY: all env test-env demo test lint clean-demo
+
+all: test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python setup.py requirements.txt
+	$(BIN)/pip install --disable-pip-version-check -q "$(TORCH)"
+	$(BIN)/pip install --disable-pip-version-check -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --disable-pip-version-check -q -e ".[test]"
+	touch $@
+
+env: $(VENV)/.installed
+
+test-env: $(VENV)/.installed-test
+
+demo: env
+	cd $(DEMO) && bash run.sh --stage 0 --stop_stage 7
+
+test: test-env
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
+
+lint: test-env
+	$(BIN)/ruff check .
+
+clean-demo:
+	rm -rf $(DEMO)/corpus $(DEMO)/data $(DEMO)/exp

@@ -1,0 +1,1 @@
+../../../partialspoof/v03_resnet18/local/prepare_data.sh

@@ -1,0 +1,62 @@
+"""YAML config overrides and the recipes' option parser."""
+
+import subprocess
+
+import pytest
+
+from tests.conftest import REPO
+from wedefense.utils.config import load_config, save_config
+from wedefense.utils.errors import InputError
+
+
+@pytest.fixture
+def conf(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("num_epochs: 10\noptimizer_args:\n  lr: 0.001\n  betas: [0.9, 0.99]\n"
+                    "model: ResNet18\n")
+    return path
+
+
+def test_nested_overrides_are_typed(conf):
+    config = load_config(conf, ["--optimizer_args.lr", "0.01", "--num_epochs=3",
+                                "--optimizer_args.betas", "[0.8, 0.9]", "--model", "ResNet34"])
+    assert config == {"num_epochs": 3, "model": "ResNet34",
+                      "optimizer_args": {"lr": 0.01, "betas": [0.8, 0.9]}}
+
+
+@pytest.mark.parametrize("override", [["--optimizer_args.lrr", "1"], ["--num_epoch", "2"],
+                                      ["--num_epochs.x", "2"], ["num_epochs", "2"],
+                                      ["--num_epochs"]])
+def test_bad_overrides_are_errors(conf, override):
+    with pytest.raises(InputError):
+        load_config(conf, override)
+
+
+def test_round_trip(conf, tmp_path):
+    config = load_config(conf)
+    save_config(config, tmp_path / "out.yaml")
+    assert load_config(tmp_path / "out.yaml") == config
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("a: 1\nb: [1, 2\n")
+    with pytest.raises(InputError, match=r"bad\.yaml:\d+"):
+        load_config(path)
+
+
+def run_options(*args):
+    script = ("a_b=1; name=x; help_message='usage: demo'; "
+              f". {REPO}/tools/parse_options.sh; echo \"$a_b $name $#\"")
+    return subprocess.run(["bash", "-c", script, "demo", *args], capture_output=True, text=True)
+
+
+def test_parse_options_sets_known_variables():
+    out = run_options("--a-b", "7", "--name=y z", "rest")
+    assert out.returncode == 0 and out.stdout.strip() == "7 y z 1"
+
+
+def test_parse_options_rejects_unknown_and_prints_help():
+    bad = run_options("--nme", "2")
+    assert bad.returncode != 0 and "unknown option --nme" in bad.stderr
+    assert run_options("--help").stdout.strip() == "usage: demo"

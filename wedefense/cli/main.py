@@ -1,0 +1,44 @@
+"""The ``wedefense`` console command: one front door to the entry scripts.
+
+    wedefense evaluate --scores llr.txt --keys key.tsv --output_json results.json
+    wedefense make-demo-corpus --out_dir corpus
+    wedefense --version
+"""
+
+import argparse
+import importlib
+import sys
+
+import wedefense
+
+# subcommand -> (module whose main(argv) runs it, one-line summary)
+COMMANDS = {
+    "evaluate": ("wedefense.bin.evaluate", "score an llr.txt against a key (ASVspoof5 metrics)"),
+    "logits-to-llr": ("wedefense.bin.logits_to_llr", "convert logits ark/scp to llr.txt"),
+    "make-demo-corpus": ("wedefense.bin.make_demo_corpus", "synthesize the demo corpus"),
+    "prepare-partialspoof": ("wedefense.bin.prepare_partialspoof",
+                             "data dirs from a PartialSpoof-layout corpus"),
+    "average-model": ("wedefense.bin.average_model", "average epoch checkpoints"),
+}
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    summary = "\n".join(f"  {name:22s}{desc}" for name, (_, desc) in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="wedefense", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="WeDefense: spoof detection toolkit.",
+        epilog=f"commands:\n{summary}\n\n'wedefense COMMAND --help' explains each one.")
+    parser.add_argument("--version", action="version", version=wedefense.__version__)
+    parser.add_argument("command", choices=sorted(COMMANDS), metavar="COMMAND")
+    if not argv or argv[0].startswith("-"):
+        parser.parse_args(argv or ["--help"])
+        return
+    args = parser.parse_args(argv[:1])
+    module = importlib.import_module(COMMANDS[args.command][0])
+    sys.argv[0] = f"wedefense {args.command}"
+    module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    main()

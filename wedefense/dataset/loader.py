@@ -1,0 +1,34 @@
+"""DataLoaders for the two ways audio is consumed: training chunks and whole utterances."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+from torch.utils.data import DataLoader
+
+from wedefense.dataset.dataset import TrainChunks, Utterances, length_batches, pad_collate
+from wedefense.dataset.prepare import audio_duration
+
+
+def train_loader(items, classes, config, rank=0, world_size=1):
+    ds_args = config.get("dataset_args", {})
+    sample_rate = ds_args.get("sample_rate", 16000)
+    dataset = TrainChunks(items, classes, int(ds_args.get("chunk_len", 3.0) * sample_rate),
+                          sample_rate=sample_rate, rank=rank, world_size=world_size,
+                          seed=config.get("seed", 42))
+    dl_args = config.get("dataloader_args", {})
+    num_workers = dl_args.get("num_workers", 1)
+    loader = DataLoader(dataset, batch_size=dl_args.get("batch_size", 32),
+                        num_workers=num_workers, pin_memory=dl_args.get("pin_memory", False),
+                        prefetch_factor=dl_args.get("prefetch_factor", 4) if num_workers else None,
+                        persistent_workers=False)
+    return dataset, loader
+
+
+def utterance_loader(items, sample_rate=16000, max_batch_seconds=200.0, max_batch_size=64,
+                     num_workers=1, rank=0, world_size=1):
+    """Length-sorted, padded batches of whole utterances; rank r takes every world_size-th
+    batch, so ranks share the work and together cover every utterance exactly once."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        durations = list(pool.map(lambda it: audio_duration(it["wav"]), items))
+    batches = length_batches(durations, max_batch_seconds, max_batch_size)[rank::world_size]
+    return DataLoader(Utterances(items, sample_rate), batch_sampler=batches,
+                      num_workers=num_workers, collate_fn=pad_collate)

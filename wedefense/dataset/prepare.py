@@ -1,0 +1,74 @@
+"""Write a Kaldi-style data dir (wav.scp, utt2lab, lab2utt, utt2dur, utt2spk, utt2attack).
+
+Corpus modules parse their own protocols into :class:`Utterance` records; this module is the one
+place that turns records into the files every later stage reads, so all corpora agree on them.
+"""
+
+import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import soundfile
+
+from wedefense.dataset.tables import invert_labels, write_table
+from wedefense.utils.errors import InputError
+
+
+@dataclasses.dataclass
+class Utterance:
+    utt: str
+    wav: str
+    label: str
+    speaker: str = "-"
+    attack: str = "-"
+    source: str = ""  # "protocol:line" the record came from, for error messages
+
+
+def audio_duration(path, source=""):
+    """Duration in seconds from the file header only (no decode)."""
+    try:
+        info = soundfile.info(path)
+    except (RuntimeError, soundfile.LibsndfileError) as e:
+        where = f" (listed at {source})" if source else ""
+        raise InputError(f"cannot read audio header{where}: {e}", path) from None
+    if info.frames <= 0:
+        raise InputError("audio file has no samples", path)
+    return info.frames / info.samplerate
+
+
+def durations(utterances, num_workers=8):
+    """Header durations for many files; threads, because libsndfile calls release the GIL."""
+    for u in utterances:
+        if not os.path.isfile(u.wav):
+            raise InputError(f"audio file for '{u.utt}' not found: {u.wav}",
+                             *_split_source(u.source))
+    with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
+        return list(pool.map(lambda u: audio_duration(u.wav, u.source), utterances,
+                             chunksize=256))
+
+
+def _split_source(source):
+    path, _, line = source.rpartition(":")
+    return (path, int(line)) if line.isdigit() else (source or None, None)
+
+
+def write_data_dir(data_dir, utterances, num_workers=8):
+    """Write all tables of one set; each file atomically, so a rerun replaces them whole."""
+    seen = {}
+    for u in utterances:
+        if u.utt in seen:
+            raise InputError(f"duplicate utterance id '{u.utt}' (first at {seen[u.utt]})",
+                             *_split_source(u.source))
+        seen[u.utt] = u.source
+    durs = durations(utterances, num_workers)
+    os.makedirs(data_dir, exist_ok=True)
+    utt2lab = {u.utt: u.label for u in utterances}
+    write_table(os.path.join(data_dir, "wav.scp"), ((u.utt, u.wav) for u in utterances))
+    write_table(os.path.join(data_dir, "utt2lab"), utt2lab.items())
+    write_table(os.path.join(data_dir, "lab2utt"), invert_labels(utt2lab).items())
+    write_table(os.path.join(data_dir, "utt2dur"),
+                ((u.utt, f"{d:.4f}") for u, d in zip(utterances, durs)))
+    write_table(os.path.join(data_dir, "utt2spk"), ((u.utt, u.speaker) for u in utterances))
+    write_table(os.path.join(data_dir, "utt2attack"), ((u.utt, u.attack) for u in utterances))
+    return {"num_utts": len(utterances), "hours": sum(durs) / 3600.0,
+            **{lab: len(utts) for lab, utts in invert_labels(utt2lab).items()}}

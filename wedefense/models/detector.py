@@ -1,0 +1,32 @@
+"""The spoof detector: waveform -> front-end features -> backbone embedding -> head logits.
+
+The front-end is a submodule so features are computed batched on the model's device and an
+exported model goes straight from waveform to logits (DESIGN.md §5).
+"""
+
+import torch
+from torch import nn
+
+from wedefense.frontend.normalize import masked_mean_norm
+
+
+class SpoofDetector(nn.Module):
+    def __init__(self, frontend, backbone, projection, mean_norm=True):
+        super().__init__()
+        self.frontend = frontend
+        self.backbone = backbone
+        self.projection = projection
+        self.mean_norm = mean_norm
+
+    def embed(self, wav, lengths=None):
+        """``wav (B, N)`` float in [-1, 1], ``lengths (B,)`` samples -> ``(B, D)`` embeddings."""
+        if lengths is None:
+            lengths = torch.full((wav.shape[0],), wav.shape[1], dtype=torch.long,
+                                 device=wav.device)
+        feats, frame_lengths = self.frontend(wav, lengths)
+        if self.mean_norm:
+            feats = masked_mean_norm(feats, frame_lengths)
+        return self.backbone(feats, frame_lengths)
+
+    def forward(self, wav, lengths=None, labels=None):
+        return self.projection(self.embed(wav, lengths), labels)

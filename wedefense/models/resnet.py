@@ -1,0 +1,89 @@
+"""ResNet backbones over 2-D features (frequency x time), as used for spoof detection.
+
+The input is ``(B, T, F)`` features with per-utterance frame counts; activations beyond each
+utterance's length are zeroed after every block so that padding in a batch cannot leak into the
+valid frames through the convolutions (batched scores equal unbatched ones).
+"""
+
+import torch
+from torch import nn
+
+from wedefense.models.pooling import build_pooling, time_mask
+
+
+def _downsampled(lengths, stride):
+    # a 3x3 conv with padding 1 and this stride keeps ceil(L / stride) frames
+    return (lengths + stride - 1) // stride
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, in_planes, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes))
+
+    def forward(self, x, mask):
+        out = torch.relu(self.bn1(self.conv1(x))) * mask
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x)) * mask
+
+
+class ResNet(nn.Module):
+    """ResNet over (F, T) maps with statistics pooling and a linear embedding layer."""
+
+    def __init__(self, num_blocks, feat_dim=80, m_channels=32, embed_dim=256, pooling="TSTP"):
+        super().__init__()
+        self.feat_dim = feat_dim
+        self.embed_dim = embed_dim
+        self.conv1 = nn.Conv2d(1, m_channels, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(m_channels)
+        stages = []
+        strides = (1, 2, 2, 2)
+        in_planes = m_channels
+        for i, (n, stride) in enumerate(zip(num_blocks, strides)):
+            planes = m_channels * 2 ** i
+            blocks = []
+            for s in [stride] + [1] * (n - 1):
+                blocks.append(BasicBlock(in_planes, planes, s))
+                in_planes = planes
+            stages.append(nn.ModuleList(blocks))
+        self.stages = nn.ModuleList(stages)
+        self.strides = strides
+        freq_out = feat_dim
+        for s in strides:
+            freq_out = (freq_out + s - 1) // s
+        self.pool = build_pooling(pooling, in_planes * freq_out)
+        self.embedding = nn.Linear(self.pool.out_dim, embed_dim)
+
+    def forward(self, feats, frame_lengths):
+        x = feats.transpose(1, 2).unsqueeze(1)  # (B, 1, F, T)
+        lengths = frame_lengths
+        mask = time_mask(lengths, x.shape[-1], x.dtype)[:, None, None, :]
+        x = torch.relu(self.bn1(self.conv1(x))) * mask
+        for stage, stride in zip(self.stages, self.strides):
+            for j, block in enumerate(stage):
+                if j == 0 and stride != 1:
+                    lengths = _downsampled(lengths, stride)
+                    t_out = (x.shape[-1] + stride - 1) // stride
+                    mask = time_mask(lengths, t_out, x.dtype)[:, None, None, :]
+                x = block(x, mask)
+        b, c, f, t = x.shape
+        stats = self.pool(x.reshape(b, c * f, t), lengths)
+        return self.embedding(stats)
+
+
+def ResNet18(**kwargs):
+    return ResNet([2, 2, 2, 2], **kwargs)
+
+
+def ResNet34(**kwargs):
+    return ResNet([3, 4, 6, 3], **kwargs)

@@ -1,0 +1,81 @@
+"""YAML configs with command-line overrides of any key, nested keys included.
+
+    config = load_config("conf/resnet.yaml", ["--optimizer_args.lr", "0.01", "--num_epochs=3"])
+
+Override values are parsed as YAML scalars (so ``0.01`` is a float, ``[1,2]`` a list, ``null``
+None). Unknown top-level or nested keys are errors unless ``allow_new`` is set, since a misspelt
+override that silently does nothing wastes a whole training run.
+"""
+
+import copy
+
+import yaml
+
+from wedefense.utils.errors import InputError
+from wedefense.utils.fileio import atomic_open
+
+
+def load_yaml(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise InputError("config file not found", path) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise InputError(f"invalid YAML: {e}", path,
+                         None if mark is None else mark.line + 1) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError("config must be a mapping of keys to values", path)
+    return data
+
+
+def parse_overrides(args):
+    """``["--a.b", "1", "--c=x"]`` -> ``[("a.b", 1), ("c", "x")]``."""
+    pairs = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--"):
+            raise InputError(f"expected an override '--key value', got '{arg}'")
+        if "=" in arg:
+            key, value = arg[2:].split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(args):
+                raise InputError(f"override {arg} needs a value")
+            key, value = arg[2:], args[i + 1]
+            i += 2
+        pairs.append((key, yaml.safe_load(value) if value != "" else ""))
+    return pairs
+
+
+def apply_overrides(config, overrides, allow_new=False):
+    """Return a copy of ``config`` with dotted-key overrides applied."""
+    config = copy.deepcopy(config)
+    for key, value in overrides:
+        node = config
+        parts = key.split(".")
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if part not in node and not allow_new:
+                raise InputError(f"override --{key}: no key '{'.'.join(parts[:depth + 1])}' "
+                                 "in the config")
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise InputError(f"override --{key}: '{part}' is not a mapping")
+    return config
+
+
+def load_config(path, override_args=(), allow_new=False):
+    return apply_overrides(load_yaml(path), parse_overrides(list(override_args)), allow_new)
+
+
+def save_config(config, path):
+    with atomic_open(path) as f:
+        yaml.safe_dump(config, f, sort_keys=False, default_flow_style=None)
