@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PartialSpoof, ResNet18 on fbank, utterance-level bona fide vs spoof.
 #   bash run.sh --corpus_dir /path/to/PartialSpoof --stage 1 --stop_stage 7
-# Stages: 1 data dirs, 2 raw.list, 3 train (torchrun), 4 average + embeddings,
+# Stages: -1 download + unpack the corpus into --corpus_dir (only when asked: --stage -1),
+#         1 data dirs, 2 raw.list, 3 train (torchrun), 4 average + embeddings,
 #         5 logits/posteriors, 6 LLR, 7 scores (results_<set>.{txt,json} in the exp dir).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -9,7 +10,7 @@ cd "$(dirname "$0")"
 
 stage=1
 stop_stage=7
-corpus_dir=""          # holds database/ (required for stage 1)
+corpus_dir=""          # holds database/ (required for stages -1 and 1)
 data=data
 data_type=raw
 config=conf/resnet.yaml
@@ -22,13 +23,30 @@ rdzv_endpoint=""       # host:port of node 0, needed when nnodes > 1
 train_overrides=""     # extra config overrides, e.g. "--num_epochs 3 --optimizer_args.lr 0.01"
 eval_sets="dev eval"
 help_message="usage: bash run.sh --corpus_dir DIR [--stage N --stop_stage N] [--config FILE]
+  (--stage -1 first downloads the corpus into DIR)
   [--exp_dir DIR] [--num_procs N] [--nnodes N --node_rank R --rdzv_endpoint HOST:PORT]
   [--num_avg N] [--train_overrides '--key value ...']"
 . tools/parse_options.sh
 
-if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+need_corpus_dir() {
   if [ -z "$corpus_dir" ]; then
     echo "run.sh: --corpus_dir is required: the PartialSpoof folder that holds database/" >&2
+    echo "run.sh: (no copy yet? 'bash run.sh --stage -1 --stop_stage -1 --corpus_dir DIR'" \
+      "downloads it)" >&2
+    exit 1
+  fi
+}
+
+if [ "$stage" -le -1 ] && [ "$stop_stage" -ge -1 ]; then
+  need_corpus_dir
+  echo "stage -1: downloading PartialSpoof into $corpus_dir"
+  local/download_database.sh "$corpus_dir"
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  need_corpus_dir
+  if [ ! -d "$corpus_dir" ]; then
+    echo "run.sh: corpus directory '$corpus_dir' does not exist (download it with --stage -1)" >&2
     exit 1
   fi
   echo "stage 1: data dirs from the PartialSpoof protocols"
