@@ -18,7 +18,8 @@ setup(
     packages=find_packages(include=["wedefense", "wedefense.*"]),
     install_requires=requirements(),
     extras_require={
-        "test": ["pytest>=7", "ruff>=0.4", "kaldi-native-fbank>=1.18"],
+        "plot": ["matplotlib>=3.5"],
+        "test": ["pytest>=7", "ruff>=0.4", "kaldi-native-fbank>=1.18", "matplotlib>=3.5"],
     },
     entry_points={"console_scripts": ["wedefense = wedefense.cli.main:main"]},
     classifiers=[

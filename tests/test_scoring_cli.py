@@ -100,7 +100,8 @@ def test_evaluate_per_attack(tmp_path, capsys):
     assert per_attack["A10"] == compute_metrics(bona, [SCORES["u2"], SCORES["u5"]])
     assert per_attack["A2"] == compute_metrics(bona, [SCORES["u4"]])
     printed = capsys.readouterr().out.splitlines()
-    rows = [line.split()[0] for line in printed[-3:]]
+    header = next(i for i, line in enumerate(printed) if line.startswith("attack "))
+    rows = [line.split()[0] for line in printed[header + 1:header + 4]]
     assert rows == ["pooled", "A2", "A10"]
 
 

@@ -3,15 +3,18 @@
 - Scores (``llr.txt``): a header ``filename<TAB>cm-score`` then ``<utt><TAB><score>`` lines. A
   headerless Kaldi table ``<utt> <score>`` from another toolkit is read as well.
 - Keys: a tab-separated file whose header names a ``filename`` and a ``cm-label`` column (an
-  ASVspoof5 protocol-like file; other columns are ignored), or a Kaldi ``utt2lab``
-  (``<utt> bonafide|spoof``, no header).
+  ASVspoof5 protocol-like file; other columns are ignored), a Kaldi ``utt2lab``
+  (``<utt> bonafide|spoof``, no header), or an ASVspoof5 Track-1 protocol (10 space-separated
+  columns, no header, the id in column 2 and the label in column 9).
 
 The format is told from the first non-empty line: a header contains the field ``filename``.
 Every problem is an :class:`InputError` naming the file and, where there is one, the line, so
 a metric is never computed on silently mismatched trials.
 """
 
+import gc
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -107,12 +110,43 @@ def read_scores(path):
     return _non_empty(table, path, "scores")
 
 
+# ASVspoof5 Track-1 protocols (ASVspoof5.{train,dev.track_1,eval.track_1}.tsv): space-separated,
+# no header, these ten columns (database README, section 3).
+PROTOCOL_COLUMNS = ("speaker", "filename", "gender", "codec", "codec_q", "codec_seed",
+                    "attack_tag", "attack", "key", "tmp")
+PROTOCOL_ID, PROTOCOL_KEY = 1, 8
+
+
+def is_protocol(path):
+    """True if the first non-empty line looks like an ASVspoof5 Track-1 protocol line."""
+    for _, fields in iter_lines(path):
+        return len(fields) == len(PROTOCOL_COLUMNS) and fields[PROTOCOL_KEY] in LABELS
+    return False
+
+
+def read_protocol(path):
+    """An ASVspoof5 protocol as an ordered ``{utt: {column: value}}`` dict (strict)."""
+    table = {}
+    for lineno, fields in iter_lines(path):
+        if len(fields) != len(PROTOCOL_COLUMNS):
+            raise InputError(f"expected the {len(PROTOCOL_COLUMNS)} ASVspoof5 protocol columns "
+                             f"({' '.join(PROTOCOL_COLUMNS)}), got {len(fields)}", path, lineno)
+        utt = fields[PROTOCOL_ID]
+        if utt in table:
+            raise InputError(f"duplicate id '{utt}'", path, lineno)
+        _parse_label(fields[PROTOCOL_KEY], utt, path, lineno)
+        table[utt] = dict(zip(PROTOCOL_COLUMNS, fields))
+    return table
+
+
 def read_key(path):
-    """Read a key (ASVspoof5 TSV or Kaldi utt2lab) into an ordered ``{utt: label}`` dict."""
-    if _read_header(path) is None:
-        table = read_labels(path)
-    else:
+    """Read a key (ASVspoof5 TSV or protocol, Kaldi utt2lab) into an ordered ``{utt: label}``."""
+    if _read_header(path) is not None:
         table = _read_columns(path, LABEL_COLUMN, _parse_label)
+    elif is_protocol(path):
+        table = {utt: row["key"] for utt, row in read_protocol(path).items()}
+    else:
+        table = read_labels(path)
     return _non_empty(table, path, "labels")
 
 
@@ -171,3 +205,264 @@ def write_scores(path, utts, scores):
                 raise InputError(f"non-finite score {score} for '{utt}'", path)
             seen.add(utt)
             f.write(f"{utt}\t{score!r}\n")
+
+
+# --- fast path for large files -----------------------------------------------------------------
+#
+# The readers above build a dict entry per line and check everything with a line number at hand;
+# that is the reference behaviour, and it costs several seconds per million lines. The fast path
+# below parses well-formed files column-wise with numpy and delegates to the strict readers the
+# moment anything looks unusual (a blank line, odd whitespace, non-ASCII bytes, a bad field count,
+# a bad value, duplicate or mismatched ids): so on bad input the message is the strict reader's,
+# and on good input the numbers are the same (the tests compare both paths).
+
+_CHUNK_BYTES = 32 << 20
+
+
+class Trials(NamedTuple):
+    """Scored trials in key order: ids (numpy bytes), LLR scores (float64), bona fide mask."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    is_bona: np.ndarray
+
+    @property
+    def bona(self):
+        return self.scores[self.is_bona]
+
+    @property
+    def spoof(self):
+        return self.scores[~self.is_bona]
+
+    def utts(self):
+        return [utt.decode("utf-8") for utt in self.ids.tolist()]
+
+
+def _layout(path):
+    """``(header_columns or None, separator, number of columns)`` from the first line, or None."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline()
+    except FileNotFoundError:
+        raise InputError("file not found", path) from None
+    if not first.endswith(b"\n") or not first.isascii():
+        return None
+    fields = first[:-1].split()
+    if not fields:
+        return None
+    if b"filename" in fields:
+        if b"\t" not in first or b" " in first:
+            return None
+        return [c.decode() for c in first[:-1].split(b"\t")], b"\t", first.count(b"\t") + 1
+    separator = b"\t" if b"\t" in first else b" "
+    return None, separator, first.count(separator) + 1
+
+
+def _fast_columns(path, wanted):
+    """``{column index: list of bytes tokens}`` for a cleanly separated ASCII file, else None.
+
+    Clean means: one separator (tab or single space) between fields, none at the line ends, the
+    same number of fields on every line, no blank line, no other control character.
+    """
+    layout = _layout(path)
+    if layout is None:
+        return None
+    header, separator, ncols = layout
+    other = b" " if separator == b"\t" else b"\t"
+    columns = {i: [] for i in wanted}
+    if max(wanted) >= ncols:
+        return None
+    with open(path, "rb") as f:
+        if header is not None:
+            f.readline()
+        tail = b""
+        while True:
+            block = f.read(_CHUNK_BYTES)
+            if not block:
+                if tail:
+                    return None  # the last line has no newline: let the strict reader judge
+                break
+            block = tail + block
+            cut = block.rfind(b"\n") + 1
+            block, tail = block[:cut], block[cut:]
+            if not block:
+                continue
+            if not _clean(block, separator, other, ncols):
+                return None
+            tokens = block.replace(b"\n", separator).split(separator)
+            tokens.pop()  # after the last newline
+            for i in wanted:
+                columns[i].extend(tokens[i::ncols])
+    return columns
+
+
+def _clean(block, separator, other, ncols):
+    if not block.isascii() or other in block or b"\n\n" in block or block.startswith(b"\n"):
+        return False
+    raw = np.frombuffer(block, dtype=np.uint8)
+    control = raw < 32
+    if np.count_nonzero(control) != np.count_nonzero(raw == 10) + np.count_nonzero(raw == 9):
+        return False  # \r, \f, \v, ... : the strict reader knows what to make of them
+    newlines = np.flatnonzero(raw == 10)
+    seps = np.flatnonzero(raw == separator[0])
+    if seps.size != (ncols - 1) * newlines.size:
+        return False
+    if seps.size:
+        # Exactly ncols-1 separators on each line, none first or last on a line.
+        if not np.array_equal(np.bincount(np.searchsorted(newlines, seps),
+                                          minlength=newlines.size),
+                              np.full(newlines.size, ncols - 1)):
+            return False
+        sep = separator[0]
+        # No separator first or last on a line, and never two in a row (an empty field).
+        if (raw[0] == sep or np.any(raw[newlines[:-1] + 1] == sep)
+                or np.any(raw[newlines - 1] == sep)):
+            return False
+        if np.any(np.diff(seps) == 1):
+            return False
+    return True
+
+
+def _fast_scores(path):
+    """``(ids, scores)`` or None."""
+    layout = _layout(path)
+    if layout is None:
+        return None
+    header, _, ncols = layout
+    if header is None:
+        if ncols != 2:
+            return None
+        id_index, value_index = 0, 1
+    else:
+        if SCORE_COLUMN not in header:
+            return None
+        id_index, value_index = header.index(ID_COLUMN), header.index(SCORE_COLUMN)
+    columns = _fast_columns(path, [id_index, value_index])
+    if columns is None or not columns[id_index]:
+        return None
+    try:
+        scores = np.array(columns.pop(value_index), dtype=np.float64)
+    except ValueError:
+        return None
+    if not np.isfinite(scores).all():
+        return None
+    return np.array(columns.pop(id_index)), scores
+
+
+def _fast_key(path):
+    """``(ids, is_bona)`` or None."""
+    layout = _layout(path)
+    if layout is None:
+        return None
+    header, _, ncols = layout
+    if header is not None:
+        if LABEL_COLUMN not in header:
+            return None
+        id_index, label_index = header.index(ID_COLUMN), header.index(LABEL_COLUMN)
+    elif ncols == 2:
+        id_index, label_index = 0, 1
+    elif ncols == len(PROTOCOL_COLUMNS):
+        id_index, label_index = PROTOCOL_ID, PROTOCOL_KEY
+    else:
+        return None
+    columns = _fast_columns(path, [id_index, label_index])
+    if columns is None or not columns[id_index]:
+        return None
+    labels = np.array(columns.pop(label_index))
+    is_bona = labels == b"bonafide"
+    if np.count_nonzero(is_bona) + np.count_nonzero(labels == b"spoof") != labels.size:
+        return None
+    return np.array(columns.pop(id_index)), is_bona
+
+
+def _sort_order(ids):
+    """``argsort`` of a bytes array, via big-endian 64-bit words (faster than comparing strings)."""
+    width = ids.dtype.itemsize
+    words = -(-width // 8)
+    padded = np.zeros((ids.size, 8 * words), dtype=np.uint8)
+    padded[:, :width] = ids.view(np.uint8).reshape(ids.size, width)
+    columns = padded.view(">u8").reshape(ids.size, words)
+    if words == 1:
+        return np.argsort(columns[:, 0], kind="stable")
+    return np.lexsort(columns.T[::-1])
+
+
+def align_ids(ids, other):
+    """Index ``i`` with ``other[i] == ids`` when both hold the same unique ids, else None."""
+    if ids.shape != other.shape or ids.size == 0:
+        return None
+    order = _sort_order(ids)
+    sorted_ids = ids[order]
+    if np.any(sorted_ids[1:] == sorted_ids[:-1]):
+        return None
+    if np.array_equal(ids, other):
+        return np.arange(ids.size)
+    other_order = _sort_order(other)
+    if not np.array_equal(sorted_ids, other[other_order]):
+        return None
+    index = np.empty(ids.size, dtype=np.int64)
+    index[order] = other_order
+    return index
+
+
+def _strict_trials(scores_path, key_path):
+    scores = read_scores(scores_path)
+    key = read_key(key_path)
+    check_same_ids(scores, scores_path, key, key_path)
+    split_by_label(scores, key, key_path)  # raises on an empty class
+    ids = np.array([utt.encode("utf-8") for utt in key])
+    values = np.array([scores[utt] for utt in key], dtype=np.float64)
+    is_bona = np.array([lab == "bonafide" for lab in key.values()])
+    return Trials(ids, values, is_bona)
+
+
+def read_trials(scores_path, key_path):
+    """Scores joined to the key by id, checked as strictly as :func:`read_scores` and
+    :func:`read_key` do, in key order; fast for millions of trials."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # millions of short-lived tokens: the cyclic collector only costs time here
+    try:
+        fast_scores = _fast_scores(scores_path)
+        fast_key = _fast_key(key_path) if fast_scores is not None else None
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    if fast_scores is not None and fast_key is not None:
+        key_ids, is_bona = fast_key
+        score_ids, values = fast_scores
+        index = align_ids(key_ids, score_ids)
+        if index is not None and is_bona.any() and not is_bona.all():
+            return Trials(key_ids, values[index], is_bona)
+    return _strict_trials(scores_path, key_path)
+
+
+def read_score_column(path):
+    """``(ids, scores)`` of a score file as numpy arrays, in file order, strictly checked."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        fast = _fast_scores(path)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    if fast is not None:
+        ids, values = fast
+        if align_ids(ids, ids) is not None:  # no duplicates
+            return ids, values
+    table = read_scores(path)
+    return (np.array([utt.encode("utf-8") for utt in table]),
+            np.fromiter(table.values(), dtype=np.float64, count=len(table)))
+
+
+def join_scores(ids, path, other_ids, other_path):
+    """Index putting ``other_ids`` (read from ``other_path``) in the order of ``ids``.
+
+    Mismatched id sets are an :class:`InputError` naming the file and line of a stray id.
+    """
+    index = align_ids(ids, other_ids)
+    if index is None:
+        a = dict.fromkeys(u.decode("utf-8") for u in ids.tolist())
+        b = dict.fromkeys(u.decode("utf-8") for u in other_ids.tolist())
+        check_same_ids(a, path, b, other_path)
+        raise InputError(f"the ids do not match those of {path}", other_path)  # not reached
+    return index
