@@ -110,6 +110,10 @@ def test_stages4_to_7_outputs_agree(demo_run):
             assert result[name] == pytest.approx(expected[name], abs=1e-12)
         assert "pooled" in result["per_attack"]
         assert (exp / f"results_{subset}.txt").is_file()
+        # calibration is monotonic, so it keeps EER while changing Cllr/actDCF
+        calibrated = json.load(open(exp / f"results_{subset}_calibrated.json"))
+        assert calibrated["eer"] == pytest.approx(result["eer"], abs=1e-12)
+        assert calibrated["num_spoof"] == result["num_spoof"]
     assert "A04" in open(exp / "results_eval.txt").read()
 
 

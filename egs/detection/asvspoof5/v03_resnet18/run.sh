@@ -3,7 +3,7 @@
 #   bash run.sh --corpus_dir /path/to/ASVspoof5 --stage 1 --stop_stage 7
 # Stages: -1 download + unpack the corpus into --corpus_dir (only when asked: --stage -1),
 #         1 data dirs, 2 raw.list, 3 train (torchrun), 4 average + embeddings,
-#         5 logits/posteriors, 6 LLR, 7 scores (results_<set>.{txt,json} in the exp dir).
+#         5 logits/posteriors, 6 LLR + calibration, 7 scores (results_<set>.{txt,json} in the exp dir).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -111,13 +111,25 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
       --logits_scp "$exp_dir/posteriors/$dset/logits.scp" \
       --output "$exp_dir/posteriors/$dset/llr.txt"
   done
+  # calibration (prior-weighted logistic regression): trained on dev, applied to every set
+  python wedefense/bin/calibrate.py train --scores "$exp_dir/posteriors/dev/llr.txt" \
+    --keys "$data/dev/utt2lab" --p_spoof 0.05 --c_miss 1 --c_fa 10 \
+    --out "$exp_dir/calibration.json"
+  for dset in $eval_sets; do
+    python wedefense/bin/calibrate.py apply --model "$exp_dir/calibration.json" \
+      --scores "$exp_dir/posteriors/$dset/llr.txt" \
+      --out "$exp_dir/posteriors/$dset/llr_calibrated.txt"
+  done
 fi
 
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
   echo "stage 7: scoring"
   for dset in $eval_sets; do
-    python wedefense/bin/evaluate.py --scores "$exp_dir/posteriors/$dset/llr.txt" \
-      --keys "$data/$dset/utt2lab" --attacks "$data/$dset/utt2attack" \
-      --output_txt "$exp_dir/results_$dset.txt" --output_json "$exp_dir/results_$dset.json"
+    for suffix in "" _calibrated; do  # before and after calibration
+      python wedefense/bin/evaluate.py --scores "$exp_dir/posteriors/$dset/llr$suffix.txt" \
+        --keys "$data/$dset/utt2lab" --metadata "$data/$dset/protocol.tsv" \
+        --output_txt "$exp_dir/results_$dset$suffix.txt" \
+        --output_json "$exp_dir/results_$dset$suffix.json"
+    done
   done
 fi
