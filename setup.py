@@ -19,7 +19,9 @@ setup(
     install_requires=requirements(),
     extras_require={
         "plot": ["matplotlib>=3.5"],
-        "test": ["pytest>=7", "ruff>=0.4", "kaldi-native-fbank>=1.18", "matplotlib>=3.5"],
+        "export": ["onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18"],
+        "test": ["pytest>=7", "ruff>=0.4", "kaldi-native-fbank>=1.18", "matplotlib>=3.5",
+                 "onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18"],
     },
     entry_points={"console_scripts": ["wedefense = wedefense.cli.main:main"]},
     classifiers=[

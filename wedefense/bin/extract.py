@@ -6,17 +6,29 @@
 
 Whole utterances, sorted by length into padded batches (padding is masked inside the model, so
 a batched embedding equals the one computed alone). The scp is written beside the ark.
+
+Several processes or GPUs: launch the same command under torchrun, e.g.
+
+    torchrun --standalone --nproc_per_node 4 wedefense/bin/extract.py ...
+
+Rank r takes every world_size-th length batch (one GPU per rank when GPUs are present, else CPU
+threads are shared out); each rank writes its part, and rank 0 merges the parts into one ark/scp
+in the order of the list, so the output is the same whatever the number of processes.
 """
 
 import argparse
 import os
+import pickle
+import shutil
 
 import torch
 
 from wedefense.dataset.dataset import read_raw_list
 from wedefense.dataset.loader import utterance_loader
 from wedefense.models.registry import load_trained_model
+from wedefense.utils import distributed
 from wedefense.utils.cli import entry_point
+from wedefense.utils.errors import InputError
 from wedefense.utils.kaldi_io import write_vectors
 
 
@@ -24,34 +36,98 @@ def default_device():
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@entry_point
-def main(argv=None):
+def get_parser():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="exp_dir/config.yaml from training")
     parser.add_argument("--model_path", required=True, help="checkpoint with the weights")
     parser.add_argument("--data_list", required=True, help="raw.list of the set to embed")
     parser.add_argument("--embed_ark", required=True, help="output ark; the scp goes beside it")
-    parser.add_argument("--device", default=default_device())
-    parser.add_argument("--max_batch_seconds", type=float, default=200.0,
-                        help="padded audio seconds per batch (memory bound)")
+    parser.add_argument("--device", default=None,
+                        help="cpu or cuda (default: cuda if available; under torchrun each "
+                             "rank uses GPU LOCAL_RANK)")
+    parser.add_argument("--max_batch_seconds", type=float, default=None,
+                        help="padded audio seconds per batch (default: 200 on a GPU; 50 on a "
+                             "CPU, where batches larger than the caches get slower, see "
+                             "benchmarks/results/extract_speed.md)")
+    parser.add_argument("--max_batch_size", type=int, default=64,
+                        help="utterances per batch at most (1: one at a time)")
     parser.add_argument("--num_workers", type=int, default=1, help="audio-reading processes")
-    args = parser.parse_args(argv)
+    parser.add_argument("--num_threads", type=int, default=0,
+                        help="CPU threads per process (default: the cores shared out over the "
+                             "processes)")
+    return parser
 
-    config, model = load_trained_model(args.config, args.model_path, args.device)
-    sample_rate = config.get("dataset_args", {}).get("sample_rate", 16000)
-    items = read_raw_list(args.data_list)
-    loader = utterance_loader(items, sample_rate, args.max_batch_seconds,
-                              num_workers=args.num_workers)
+
+def embed_items(model, items, sample_rate, device, max_batch_seconds=200.0, max_batch_size=64,
+                num_workers=1, rank=0, world_size=1):
+    """``{key: embedding}`` of this rank's share of ``items``."""
+    loader = utterance_loader(items, sample_rate, max_batch_seconds, max_batch_size,
+                              num_workers=num_workers, rank=rank, world_size=world_size)
     embeddings = {}
     with torch.inference_mode():
         for keys, wavs, lengths in loader:
-            out = model.embed(wavs.to(args.device), lengths.to(args.device)).float().cpu()
+            out = model.embed(wavs.to(device), lengths.to(device)).float().cpu()
             embeddings.update(zip(keys, out.numpy()))
+    return embeddings
+
+
+def _part_dir(embed_ark):
+    return embed_ark + ".parts"
+
+
+@entry_point
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = 0, 0
+    if world_size > 1:
+        if args.device == "cpu":
+            os.environ["WEDEFENSE_DEVICE"] = "cpu"
+        rank, world_size, local_rank, dist_device = distributed.init_distributed()
+        device = args.device if args.device == "cpu" else str(dist_device)
+    else:
+        device = args.device or default_device()
+    threads = args.num_threads or max(1, (os.cpu_count() or 1) // world_size)
+    if device == "cpu":
+        torch.set_num_threads(threads)
+
+    config, model = load_trained_model(args.config, args.model_path, device)
+    sample_rate = config.get("dataset_args", {}).get("sample_rate", 16000)
+    items = read_raw_list(args.data_list)
+    max_batch_seconds = args.max_batch_seconds or (50.0 if device == "cpu" else 200.0)
+    embeddings = embed_items(model, items, sample_rate, device, max_batch_seconds,
+                             args.max_batch_size, args.num_workers, rank, world_size)
+    if world_size > 1:
+        # parts go through files, not the process group, so that large sets on NCCL need no
+        # GPU copies of pickled arrays
+        part_dir = _part_dir(args.embed_ark)
+        if rank == 0:
+            shutil.rmtree(part_dir, ignore_errors=True)
+            os.makedirs(part_dir)
+        distributed.barrier()
+        with open(os.path.join(part_dir, f"rank{rank}.pkl"), "wb") as f:
+            pickle.dump(embeddings, f, protocol=pickle.HIGHEST_PROTOCOL)
+        distributed.barrier()
+        if rank == 0:
+            embeddings = {}
+            for r in range(world_size):
+                with open(os.path.join(part_dir, f"rank{r}.pkl"), "rb") as f:
+                    embeddings.update(pickle.load(f))
+            shutil.rmtree(part_dir, ignore_errors=True)
+        distributed.barrier()
+        distributed.cleanup()
+        if rank != 0:
+            return
+    missing = [it["key"] for it in items if it["key"] not in embeddings]
+    if missing:
+        raise InputError(f"{len(missing)} utterance(s) were not embedded, e.g. '{missing[0]}'",
+                         args.data_list)
     scp = os.path.splitext(args.embed_ark)[0] + ".scp"
     # keep the list's order, so every later file lines up with raw.list
     write_vectors(args.embed_ark, scp, ((it["key"], embeddings[it["key"]]) for it in items))
-    print(f"wrote {len(items)} embeddings to {scp}")
+    print(f"wrote {len(items)} embeddings to {scp}"
+          + (f" ({world_size} processes)" if world_size > 1 else ""))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """The ``wedefense`` console command: one front door to the entry scripts.
 
+    wedefense detect --model bundle/ a.wav some_dir/ data/eval/wav.scp [--out scores.tsv]
+    wedefense export --exp_dir exp/x --model models/avg_model.pt --out exp/x/bundle
     wedefense evaluate --scores llr.txt --keys key.tsv --output_json results.json
     wedefense make-demo-corpus --out_dir corpus
     wedefense --version
@@ -13,6 +15,8 @@ import wedefense
 
 # subcommand -> (module whose main(argv) runs it, one-line summary)
 COMMANDS = {
+    "detect": ("wedefense.bin.detect", "score audio files, folders or wav.scp with a bundle"),
+    "export": ("wedefense.bin.export", "write a model bundle (TorchScript, ONNX) from an exp dir"),
     "evaluate": ("wedefense.bin.evaluate", "score an llr.txt against a key (ASVspoof5 metrics)"),
     "logits-to-llr": ("wedefense.bin.logits_to_llr", "convert logits ark/scp to llr.txt"),
     "make-demo-corpus": ("wedefense.bin.make_demo_corpus", "synthesize the demo corpus"),

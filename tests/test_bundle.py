@@ -1,0 +1,144 @@
+"""Model bundles: self-describing directory, TorchScript and ONNX parity with PyTorch."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from wedefense.calibration.llr import logits_to_llr
+from wedefense.inference import bundle as bundle_io
+from wedefense.inference.detector import Detector
+from wedefense.models.registry import build_model
+from wedefense.utils.checkpoint import save_checkpoint
+from wedefense.utils.errors import InputError
+
+CONFIG = {"classes": ["bonafide", "spoof"], "class_counts": [12, 36], "frontend": "fbank",
+          "frontend_args": {"num_mel_bins": 40}, "model": "ResNet18",
+          "model_args": {"m_channels": 4, "embed_dim": 16},
+          "dataset_args": {"sample_rate": 16000}}
+CALIBRATION = {"type": "wedefense-linear-calibration", "num_systems": 1, "weights": [0.5],
+               "offset": -0.25}
+
+
+def make_exp_dir(root, config=CONFIG, seed=0):
+    """A trained-looking exp dir (random weights): config.yaml and models/avg_model.pt."""
+    exp = os.path.join(str(root), "exp")
+    os.makedirs(os.path.join(exp, "models"), exist_ok=True)
+    torch.manual_seed(seed)
+    model = build_model(config)
+    with open(os.path.join(exp, "config.yaml"), "w") as f:
+        yaml.safe_dump(config, f)
+    save_checkpoint({"model": model.state_dict()}, os.path.join(exp, "models", "avg_model.pt"))
+    return exp
+
+
+def random_batch(lengths, seed):
+    g = torch.Generator().manual_seed(seed)
+    wavs = 0.1 * torch.randn(len(lengths), max(lengths), generator=g)
+    for i, n in enumerate(lengths):
+        wavs[i, n:] = 0.0
+    return wavs, torch.tensor(lengths)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """One full bundle (TorchScript and ONNX, with calibration) for the whole module: the ONNX
+    export is the slowest step of the suite."""
+    pytest.importorskip("onnxscript")
+    root = tmp_path_factory.mktemp("bundle")
+    exp = make_exp_dir(root)
+    calib = root / "calibration.json"
+    calib.write_text(json.dumps(CALIBRATION))
+    out = root / "bundle"
+    bundle_io.export_bundle(os.path.join(exp, "config.yaml"),
+                            os.path.join(exp, "models", "avg_model.pt"), str(out),
+                            calibration_path=str(calib))
+    return exp, str(out)
+
+
+def reference_llr(exp, wavs, lengths):
+    """Stages 4-6 by hand plus the calibration: model logits -> logits_to_llr -> w x + b."""
+    config = yaml.safe_load(open(os.path.join(exp, "config.yaml")))
+    model = build_model(config)
+    model.load_state_dict(torch.load(os.path.join(exp, "models", "avg_model.pt"))["model"])
+    with torch.no_grad():
+        logits = model.eval()(wavs, lengths).double().numpy()
+    llr = logits_to_llr(logits, config["classes"], config["class_counts"])
+    return CALIBRATION["weights"][0] * llr + CALIBRATION["offset"]
+
+
+def test_bundle_is_self_describing(bundle):
+    _, out = bundle
+    manifest = json.load(open(os.path.join(out, "bundle.json")))
+    assert manifest["format"] == bundle_io.FORMAT
+    assert manifest["format_version"] == bundle_io.FORMAT_VERSION
+    assert manifest["sample_rate"] == 16000
+    assert manifest["classes"] == ["bonafide", "spoof"] and manifest["class_counts"] == [12, 36]
+    assert manifest["output"] == "calibrated_llr"
+    for name in ("config.yaml", "model.pt", "calibration.json", "model.ts", "model.onnx"):
+        assert os.path.isfile(os.path.join(out, name)), name
+    assert set(manifest["files"].values()) >= {"config.yaml", "model.pt", "model.ts",
+                                                "model.onnx", "calibration.json"}
+    # no leftovers of the atomic directory swap beside the bundle
+    assert sorted(os.listdir(os.path.dirname(out))) == ["bundle", "calibration.json", "exp"]
+
+
+def test_pytorch_llr_matches_stage6_formula(bundle):
+    exp, out = bundle
+    model = bundle_io.load_llr_model(out)
+    wavs, lengths = random_batch([16000, 7000, 12345], seed=1)
+    with torch.no_grad():
+        llr = model(wavs, lengths).double().numpy()
+    np.testing.assert_allclose(llr, reference_llr(exp, wavs, lengths), atol=1e-4)
+
+
+def test_torchscript_parity_dynamic_batch_and_length(bundle):
+    exp, out = bundle
+    scripted = torch.jit.load(os.path.join(out, "model.ts"))
+    model = bundle_io.load_llr_model(out)
+    for lengths, seed in (([16000], 2), ([24000, 5000, 400, 17777], 3), ([9000] * 7, 4)):
+        wavs, lens = random_batch(lengths, seed)
+        with torch.no_grad():
+            diff = (scripted(wavs, lens) - model(wavs, lens)).abs().max().item()
+        assert diff <= 1e-4
+
+
+def test_onnx_parity_dynamic_batch_and_length(bundle):
+    ort = pytest.importorskip("onnxruntime")
+    exp, out = bundle
+    session = ort.InferenceSession(os.path.join(out, "model.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    model = bundle_io.load_llr_model(out)
+    for lengths, seed in (([16000], 5), ([31000, 8000, 400], 6), ([12000] * 5, 7)):
+        wavs, lens = random_batch(lengths, seed)
+        got = session.run(None, {"wav": wavs.numpy(), "lengths": lens.numpy()})[0]
+        with torch.no_grad():
+            ref = model(wavs, lens).numpy()
+        assert got.shape == (len(lengths),)
+        assert np.abs(got - ref).max() <= 1e-4
+
+
+@pytest.mark.parametrize("backend", ["torchscript", "onnx"])
+def test_detector_backends_agree(bundle, backend):
+    pytest.importorskip("onnxruntime")
+    _, out = bundle
+    wav = 0.1 * np.random.default_rng(0).standard_normal(20000).astype(np.float32)
+    ref = Detector.load(out).score(wav, 16000)
+    assert abs(Detector.load(out, backend=backend).score(wav, 16000) - ref) <= 1e-4
+
+
+def test_incompatible_or_foreign_bundles_are_refused(bundle, tmp_path):
+    _, out = bundle
+    manifest = json.load(open(os.path.join(out, "bundle.json")))
+    future = tmp_path / "future"
+    future.mkdir()
+    (future / "bundle.json").write_text(json.dumps({**manifest, "format_version": 99}))
+    with pytest.raises(InputError, match="bundle format version 99 .* not supported"):
+        Detector.load(str(future))
+    with pytest.raises(InputError, match="not a WeDefense model bundle"):
+        Detector.load(str(tmp_path))
+    with pytest.raises(InputError, match="not found"):
+        Detector.load(str(tmp_path / "nowhere"))

@@ -1,0 +1,7 @@
+"""Using a trained detector outside the recipe: model bundles, export and scoring of audio.
+
+- :mod:`wedefense.inference.bundle`: the self-describing bundle directory, the waveform -> LLR
+  module and its TorchScript/ONNX export.
+- :mod:`wedefense.inference.detector`: :class:`~wedefense.inference.detector.Detector`, which
+  scores waveforms, files, folders and ``wav.scp`` lists with a bundle.
+"""

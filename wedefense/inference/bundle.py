@@ -1,0 +1,304 @@
+"""Model bundles: a directory that turns audio into a calibrated LLR with nothing else.
+
+    bundle/
+      bundle.json        manifest: format name and version, sample rate, class names and their
+                         training counts, bona fide classes, scoring window, file names
+      config.yaml        the training config (rebuilds the PyTorch model)
+      model.pt           {"model": state_dict}
+      calibration.json   optional linear calibration (wedefense/bin/calibrate.py), folded in
+      model.ts           TorchScript: (wav (B, N) float32, lengths (B,) int64) -> llr (B,)
+      model.onnx         the same graph in ONNX, dynamic batch and length
+
+Every form computes the same thing, :class:`LLRModel`: the detector's logits, the training class
+prior removed as in stage 6 (DESIGN.md §4), then the calibration ``w * llr + b`` if there is one.
+Waveforms are at the bundle's ``sample_rate``, mono, in [-1, 1], zero-padded at the end.
+"""
+
+import json
+import logging
+import math
+import os
+import shutil
+import warnings
+
+import torch
+from torch import Tensor, nn
+
+import wedefense
+from wedefense.calibration.llr import _check_classes
+from wedefense.frontend.normalize import masked_mean_norm
+from wedefense.utils.checkpoint import model_state
+from wedefense.utils.config import load_yaml, save_config
+from wedefense.utils.errors import InputError
+from wedefense.utils.fileio import atomic_open, atomic_path
+
+FORMAT = "wedefense-model-bundle"
+# Bump on any change a reader of the previous version would misread; readers accept only the
+# versions they list here.
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+
+MANIFEST = "bundle.json"
+CONFIG = "config.yaml"
+WEIGHTS = "model.pt"
+CALIBRATION = "calibration.json"
+TORCHSCRIPT = "model.ts"
+ONNX = "model.onnx"
+
+# Long audio is scored in windows of this many seconds, hop apart (see detector.py for why);
+# anything up to one window is scored whole, exactly as recipe stages 4-6 score it.
+DEFAULT_WINDOW_SECONDS = 30.0
+DEFAULT_HOP_SECONDS = 15.0
+
+
+class LLRModel(nn.Module):
+    """Waveform batch -> (calibrated) bona fide vs spoof LLR, one value per utterance.
+
+    Wraps a :class:`~wedefense.models.detector.SpoofDetector`; the class prior and the
+    calibration are constants, so the whole path is one scriptable, exportable graph.
+    """
+
+    def __init__(self, detector, classes, class_counts, bonafide_classes=("bonafide",),
+                 calibration=None):
+        super().__init__()
+        is_bona, n_bona, n_spoof = _check_classes(list(classes), list(class_counts),
+                                                  tuple(bonafide_classes))
+        self.frontend = detector.frontend
+        self.backbone = detector.backbone
+        self.projection = detector.projection
+        self.mean_norm = bool(detector.mean_norm)
+        index = torch.arange(len(classes))
+        self.register_buffer("bona_index", index[torch.from_numpy(is_bona)], persistent=False)
+        self.register_buffer("spoof_index", index[torch.from_numpy(~is_bona)], persistent=False)
+        self.log_prior_ratio = math.log(n_bona / n_spoof)
+        scale, offset = 1.0, 0.0
+        if calibration is not None:
+            scale, offset = float(calibration["weights"][0]), float(calibration["offset"])
+        self.calibration_scale = scale
+        self.calibration_offset = offset
+
+    def logits(self, wav: Tensor, lengths: Tensor) -> Tensor:
+        feats, frame_lengths = self.frontend(wav, lengths)
+        if self.mean_norm:
+            feats = masked_mean_norm(feats, frame_lengths)
+        return self.projection(self.backbone(feats, frame_lengths))
+
+    def forward(self, wav: Tensor, lengths: Tensor) -> Tensor:
+        z = self.logits(wav, lengths).float()
+        llr = (torch.logsumexp(z.index_select(1, self.bona_index), dim=1)
+               - torch.logsumexp(z.index_select(1, self.spoof_index), dim=1)
+               - self.log_prior_ratio)
+        return llr * self.calibration_scale + self.calibration_offset
+
+
+def read_calibration(path):
+    """A one-system calibration model written by ``wedefense/bin/calibrate.py train``."""
+    from wedefense.calibration.logistic import check_model
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            model = json.load(f)
+    except FileNotFoundError:
+        raise InputError("calibration file not found", path) from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"not valid JSON ({e.msg})", path, e.lineno) from None
+    check_model(model, path)
+    if model["num_systems"] != 1:
+        raise InputError(f"a bundle holds one system, but this model fuses "
+                         f"{model['num_systems']}", path)
+    return model
+
+
+def _class_info(config, path):
+    classes, counts = config.get("classes"), config.get("class_counts")
+    if not (isinstance(classes, list) and classes):
+        raise InputError("config has no 'classes' list", path)
+    if not (isinstance(counts, list) and len(counts) == len(classes)):
+        raise InputError("config needs 'class_counts' (training-set counts, one per class) to "
+                         "remove the training prior", path)
+    return classes, counts
+
+
+def build_llr_model(config, state_dict, bonafide_classes=("bonafide",), calibration=None,
+                    config_path=None):
+    """Rebuild the detector from a training config and wrap it as an :class:`LLRModel`."""
+    from wedefense.models.registry import build_model
+
+    classes, counts = _class_info(config, config_path)
+    detector = build_model(config)
+    try:
+        detector.load_state_dict(state_dict)
+    except RuntimeError as e:
+        raise InputError(f"weights do not fit the model in the config: {e}", config_path) from None
+    try:
+        return LLRModel(detector, classes, counts, bonafide_classes, calibration).eval()
+    except InputError as e:
+        raise InputError(str(e), config_path) from None
+
+
+def export_torchscript(llr_model, path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, not gone
+        scripted = torch.jit.script(llr_model.cpu().eval())
+    with atomic_path(path) as tmp:
+        scripted.save(tmp)
+
+
+def export_onnx(llr_model, path, sample_rate, opset=18):
+    """ONNX with dynamic batch and length (needs ``onnx`` and ``onnxscript``, the extra
+    ``wedefense[export]``). Lengths shorter than one analysis frame are not supported."""
+    try:
+        import onnxscript  # noqa: F401  (the exporter imports it lazily; fail early and clearly)
+    except ImportError:
+        raise InputError("ONNX export needs the packages onnx and onnxscript: "
+                         "pip install 'wedefense[export]'") from None
+    llr_model = llr_model.cpu().eval()
+    min_samples = llr_model.frontend.frame_length
+    example = torch.zeros(2, sample_rate)
+    lengths = torch.tensor([sample_rate, sample_rate // 2])
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    samples = torch.export.Dim("samples", min=min_samples, max=sample_rate * 3600 * 4)
+    # the exporter reports each graph pass through logging and warnings; keep the log readable
+    for name in ("onnx_ir", "onnxscript", "torch.onnx", "torch.export", "torch._export"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(llr_model, (example, lengths), tmp, dynamo=True, opset_version=opset,
+                          input_names=["wav", "lengths"], output_names=["llr"],
+                          dynamic_shapes={"wav": {0: batch, 1: samples},
+                                          "lengths": {0: batch}},
+                          external_data=False, verbose=False)
+
+
+def _exporting(what, flag, export, *args):
+    """Run an exporter; a model it cannot handle becomes one clear line, not a traceback."""
+    try:
+        export(*args)
+    except InputError:
+        raise
+    except Exception as e:
+        first_line = (str(e).strip().splitlines() or [""])[0][:300]
+        raise InputError(f"{what} export of this model failed ({type(e).__name__}: "
+                         f"{first_line}); {flag} skips it") from e
+
+
+def export_bundle(config_path, model_path, out_dir, calibration_path=None,
+                  bonafide_classes=("bonafide",), torchscript=True, onnx=True,
+                  window_seconds=DEFAULT_WINDOW_SECONDS, hop_seconds=DEFAULT_HOP_SECONDS):
+    """Write a bundle directory from an exp dir's config and a checkpoint; return the manifest.
+
+    The directory is assembled under a temporary name and renamed into place, so a reader never
+    sees half a bundle and a failed export leaves an existing bundle untouched.
+    """
+    config = load_yaml(config_path)
+    state = model_state(model_path)
+    calibration = read_calibration(calibration_path) if calibration_path else None
+    llr_model = build_llr_model(config, state, bonafide_classes, calibration, config_path)
+    classes, counts = _class_info(config, config_path)
+    sample_rate = int(config.get("dataset_args", {}).get("sample_rate", 16000))
+    if not 0 < hop_seconds <= window_seconds:
+        raise InputError(f"need 0 < hop <= window, got hop={hop_seconds}, window={window_seconds}")
+
+    out_dir = os.path.abspath(out_dir)
+    parent = os.path.dirname(out_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp_dir = os.path.join(parent, f".{os.path.basename(out_dir)}.tmp{os.getpid()}")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    os.makedirs(tmp_dir)
+    try:
+        save_config(config, os.path.join(tmp_dir, CONFIG))
+        torch.save({"model": state}, os.path.join(tmp_dir, WEIGHTS))
+        files = {"config": CONFIG, "weights": WEIGHTS}
+        if calibration is not None:
+            with open(os.path.join(tmp_dir, CALIBRATION), "w", encoding="utf-8") as f:
+                json.dump(calibration, f, indent=2)
+            files["calibration"] = CALIBRATION
+        if torchscript:
+            _exporting("TorchScript", "--no_torchscript", export_torchscript, llr_model,
+                       os.path.join(tmp_dir, TORCHSCRIPT))
+            files["torchscript"] = TORCHSCRIPT
+        if onnx:
+            _exporting("ONNX", "--no_onnx", export_onnx, llr_model, os.path.join(tmp_dir, ONNX),
+                       sample_rate)
+            files["onnx"] = ONNX
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "wedefense_version": wedefense.__version__,
+            "sample_rate": sample_rate,
+            "classes": list(classes),
+            "class_counts": list(counts),
+            "bonafide_classes": list(bonafide_classes),
+            "output": "llr" if calibration is None else "calibrated_llr",
+            "inputs": {"wav": "float32 (batch, samples), mono, in [-1, 1], zero-padded",
+                       "lengths": "int64 (batch,), valid samples of each row"},
+            "min_samples": int(llr_model.frontend.frame_length),
+            "window_seconds": float(window_seconds),
+            "hop_seconds": float(hop_seconds),
+            "files": files,
+            # names only: a bundle is copied around, site paths would mean nothing elsewhere
+            "source": {"model": os.path.basename(model_path),
+                       "calibration": (os.path.basename(calibration_path)
+                                       if calibration_path else None)},
+        }
+        with atomic_open(os.path.join(tmp_dir, MANIFEST)) as f:
+            json.dump(manifest, f, indent=2)
+            f.write("\n")
+        for name in os.listdir(tmp_dir):  # temp files are private; a bundle is for sharing
+            os.chmod(os.path.join(tmp_dir, name), 0o644)
+        os.chmod(tmp_dir, 0o755)
+        if os.path.isdir(out_dir):
+            old = out_dir + f".old{os.getpid()}"
+            os.replace(out_dir, old)
+            os.replace(tmp_dir, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp_dir, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return manifest
+
+
+def read_manifest(bundle_dir):
+    """The checked manifest of a bundle directory; InputError if it is not one we can read."""
+    path = os.path.join(bundle_dir, MANIFEST)
+    if not os.path.isdir(bundle_dir):
+        raise InputError("model bundle directory not found", bundle_dir)
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except FileNotFoundError:
+        raise InputError(f"not a WeDefense model bundle (no {MANIFEST}; make one with "
+                         "wedefense export)", bundle_dir) from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"not valid JSON ({e.msg})", path, e.lineno) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise InputError(f"not a WeDefense model bundle (expected \"format\": \"{FORMAT}\")",
+                         path)
+    version = manifest.get("format_version")
+    if version not in SUPPORTED_VERSIONS:
+        raise InputError(
+            f"bundle format version {version!r} (written by wedefense "
+            f"{manifest.get('wedefense_version', '?')}) is not supported by wedefense "
+            f"{wedefense.__version__}, which reads version(s) "
+            f"{', '.join(map(str, SUPPORTED_VERSIONS))}; re-export the bundle with this "
+            "version or install a matching wedefense", path)
+    for key in ("sample_rate", "classes", "class_counts", "files"):
+        if key not in manifest:
+            raise InputError(f"bundle manifest has no '{key}'", path)
+    return manifest
+
+
+def load_llr_model(bundle_dir, manifest=None):
+    """Rebuild the PyTorch :class:`LLRModel` of a bundle (eval mode, CPU)."""
+    manifest = manifest or read_manifest(bundle_dir)
+    files = manifest["files"]
+    config_path = os.path.join(bundle_dir, files["config"])
+    config = load_yaml(config_path)
+    state = model_state(os.path.join(bundle_dir, files["weights"]))
+    calibration = None
+    if files.get("calibration"):
+        calibration = read_calibration(os.path.join(bundle_dir, files["calibration"]))
+    return build_llr_model(config, state, manifest.get("bonafide_classes", ["bonafide"]),
+                           calibration, config_path)
