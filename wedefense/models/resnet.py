@@ -11,7 +11,7 @@ from torch import nn
 from wedefense.models.pooling import build_pooling, time_mask
 
 
-def _downsampled(lengths, stride):
+def _downsampled(lengths: torch.Tensor, stride: int) -> torch.Tensor:
     # a 3x3 conv with padding 1 and this stride keeps ceil(L / stride) frames
     return (lengths + stride - 1) // stride
 
@@ -40,7 +40,8 @@ class BasicBlock(nn.Module):
 class ResNet(nn.Module):
     """ResNet over (F, T) maps with statistics pooling and a linear embedding layer."""
 
-    def __init__(self, num_blocks, feat_dim=80, m_channels=32, embed_dim=256, pooling="TSTP"):
+    def __init__(self, num_blocks, feat_dim=80, m_channels=32, embed_dim=256, pooling="TSTP",
+                 pooling_args=None):
         super().__init__()
         self.feat_dim = feat_dim
         self.embed_dim = embed_dim
@@ -57,11 +58,11 @@ class ResNet(nn.Module):
                 in_planes = planes
             stages.append(nn.ModuleList(blocks))
         self.stages = nn.ModuleList(stages)
-        self.strides = strides
+        self.strides = list(strides)
         freq_out = feat_dim
         for s in strides:
             freq_out = (freq_out + s - 1) // s
-        self.pool = build_pooling(pooling, in_planes * freq_out)
+        self.pool = build_pooling(pooling, in_planes * freq_out, **(pooling_args or {}))
         self.embedding = nn.Linear(self.pool.out_dim, embed_dim)
 
     def forward(self, feats, frame_lengths):
@@ -69,7 +70,9 @@ class ResNet(nn.Module):
         lengths = frame_lengths
         mask = time_mask(lengths, x.shape[-1], x.dtype)[:, None, None, :]
         x = torch.relu(self.bn1(self.conv1(x))) * mask
-        for stage, stride in zip(self.stages, self.strides):
+        # indexed rather than zipped with the strides, so that TorchScript can compile it
+        for i, stage in enumerate(self.stages):
+            stride = self.strides[i]
             for j, block in enumerate(stage):
                 if j == 0 and stride != 1:
                     lengths = _downsampled(lengths, stride)
