@@ -24,7 +24,9 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from wedefense.calibration.llr import logits_to_llr
-from wedefense.dataset.dataset import read_raw_list
+from wedefense.dataset.augment.spec_augment import attach_spec_augment
+from wedefense.dataset.augment.speed import speed_classes
+from wedefense.dataset.dataset import read_raw_list, read_train_list
 from wedefense.dataset.loader import train_loader, utterance_loader
 from wedefense.dataset.tables import read_labels
 from wedefense.metrics.detection import compute_metrics
@@ -44,12 +46,14 @@ def parse_args(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="YAML training config")
     parser.add_argument("--exp_dir", required=True, help="experiment directory to write")
-    parser.add_argument("--train_data", required=True, help="training raw.list")
+    parser.add_argument("--train_data", required=True, help="training raw.list or shard.list")
     parser.add_argument("--train_label", required=True, help="training utt2lab (class counts)")
-    parser.add_argument("--val_data", help="dev raw.list; without it no best model is chosen")
+    parser.add_argument("--val_data", help="dev raw.list or shard.list; without it no best "
+                        "model is chosen")
     parser.add_argument("--val_label", help="dev utt2lab")
-    parser.add_argument("--data_type", default="raw", choices=["raw"],
-                        help="list format of --train_data/--val_data")
+    parser.add_argument("--data_type", default="raw", choices=["raw", "shard"],
+                        help="list format of --train_data (shard: streamed tar by tar); "
+                             "--val_data may be either")
     parser.add_argument("--checkpoint", help="model_<epoch>.pt to resume from")
     parser.add_argument("--resume", action="store_true",
                         help="resume from the latest model_<epoch>.pt in exp_dir/models")
@@ -111,6 +115,18 @@ def resolve_config(args, overrides):
                       "val_data": args.val_data and os.path.abspath(args.val_data),
                       "val_label": args.val_label and os.path.abspath(args.val_label),
                       "data_type": args.data_type}
+    speed = (config.get("augment") or {}).get("speed_perturb") or {}
+    if speed.get("as_classes") and speed.get("prob", 0) > 0:
+        # each non-unit speed is a copy of every class; counts are the expected numbers of
+        # chunks per epoch, the prior that stage 6 removes
+        speeds = speed.get("speeds", [0.9, 1.0, 1.1])
+        share = speed["prob"] / len(speeds)
+        copies = sum(1 for s in speeds if s != 1.0)
+        config["data_classes"] = config["classes"]
+        config["classes"] = speed_classes(config["classes"], speeds)
+        counts = config["class_counts"]
+        config["class_counts"] = [c * (1 - copies * share) for c in counts] + \
+            [c * share for _ in range(copies) for c in counts]
     return config
 
 
@@ -161,8 +177,8 @@ def main(argv=None):
         save_config(config, os.path.join(args.exp_dir, "config.yaml"))
     seed_everything(config.get("seed", 42) + rank)
 
-    classes = config["classes"]
-    train_items = read_raw_list(args.train_data, classes)
+    classes = config.get("data_classes", config["classes"])  # the labels in the data
+    train_items = read_train_list(args.train_data, classes, args.data_type)
     val_items = val_labels = None
     if args.val_data:
         val_labels = read_labels(args.val_label) if args.val_label else None
@@ -174,6 +190,7 @@ def main(argv=None):
                 raise InputError(f"dev utterance '{it['key']}' has no label", args.val_label)
 
     model = build_model(config).to(device)
+    attach_spec_augment(model, config.get("spec_augment"))
     logger.info("model %s: %.3fM parameters (%s, classes %s, counts %s)", config["model"],
                 count_parameters(model) / 1e6, device, classes, config["class_counts"])
     optimizer_cls = getattr(torch.optim, config.get("optimizer", "Adam"))
@@ -181,7 +198,10 @@ def main(argv=None):
 
     dataset, loader = train_loader(train_items, classes, config, rank, world_size)
     batch_size = config.get("dataloader_args", {}).get("batch_size", 32)
-    steps_per_epoch = max(1, len(train_items) // (world_size * batch_size))
+    # a shard list names tars: the utterance count comes from utt2lab
+    num_train = len(train_items) if args.data_type == "raw" else len(
+        read_labels(args.train_label, None))
+    steps_per_epoch = max(1, num_train // (world_size * batch_size))
     num_epochs = config.get("num_epochs", 10)
     sched_args = dict(config.get("scheduler_args", {}))
     warmup_steps = int(sched_args.pop("warmup_epochs", 0) * steps_per_epoch)

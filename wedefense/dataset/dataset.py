@@ -1,33 +1,49 @@
-"""Datasets over ``raw.list``: random fixed-length chunks for training, whole utterances for
-validation and extraction.
+"""Data lists and whole-utterance datasets: random fixed-length chunks for training (see
+:mod:`wedefense.dataset.pipeline`), whole utterances for validation and extraction.
 
-Training data is an endless stream per rank and worker: each (rank, worker) reads a disjoint
-slice of an epoch-seeded permutation, so the training loop can take the same fixed number of
-batches on every rank (no DDP hang at the end of an epoch) and a broken file is skipped and
-counted instead of stopping the job.
+A list is a ``raw.list`` (JSON Lines, one utterance each) or a ``shard.list`` (one tar per
+line, DESIGN.md §3). Training streams either; validation and extraction index the tars'
+members so every utterance is read alone, in list order.
 """
 
 import json
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import torch
-from torch.utils.data import Dataset, IterableDataset, get_worker_info
+from torch.utils.data import Dataset
 
-from wedefense.dataset.audio import load_audio
+from wedefense.dataset.audio import FileSlice, audio_info, load_audio
+from wedefense.dataset.pipeline import TrainChunks, random_chunk  # noqa: F401 (public API)
+from wedefense.dataset.shards import index_shard, read_shard_list
 from wedefense.utils.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 
-def read_raw_list(path, classes=None):
-    """Parse a ``raw.list`` (JSON Lines with key/lab/wav); labels must be in ``classes``."""
-    items, seen = [], set()
+def list_type(path):
+    """``"raw"`` or ``"shard"``, from the first non-empty line of a list file."""
     try:
-        f = open(path, encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    return "raw" if line.lstrip().startswith("{") else "shard"
     except FileNotFoundError:
         raise InputError("list file not found", path) from None
-    with f:
+    raise InputError("list is empty", path)
+
+
+def read_raw_list(path, classes=None):
+    """Parse a ``raw.list`` (JSON Lines with key/lab/wav); labels must be in ``classes``.
+
+    A ``shard.list`` is accepted too and expanded to one item per utterance (see
+    :func:`read_shard_items`), so whole-utterance readers take either list.
+    """
+    if list_type(path) == "shard":
+        return read_shard_items(path, classes)
+    items, seen = [], set()
+    with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -49,57 +65,55 @@ def read_raw_list(path, classes=None):
     return items
 
 
-def random_chunk(wav, num_samples, rng):
-    """A random window of ``num_samples``; shorter audio is repeated to fill it."""
-    if len(wav) < num_samples:
-        wav = np.tile(wav, num_samples // len(wav) + 1)
-        return wav[:num_samples]
-    start = rng.integers(0, len(wav) - num_samples + 1)
-    return wav[start:start + num_samples]
+def read_shard_items(path, classes=None, num_threads=8):
+    """One ``{"key", "lab", "shard", "offset", "size", "ext"}`` per utterance of a shard.list,
+    in list order, from the tar headers (the audio is not read)."""
+    shards = read_shard_list(path)
+    with ThreadPoolExecutor(max_workers=num_threads) as pool:
+        per_shard = list(pool.map(index_shard, shards))
+    items, seen = [], {}
+    for tar, shard_items in zip(shards, per_shard):
+        for item in shard_items:
+            if item["key"] in seen:
+                raise InputError(f"duplicate key '{item['key']}' (also in {seen[item['key']]})",
+                                 tar)
+            if classes is not None and item["lab"] not in classes:
+                raise InputError(f"label {item['lab']!r} of '{item['key']}' is not one of "
+                                 f"{', '.join(classes)}", tar)
+            seen[item["key"]] = tar
+            items.append(item)
+    if not items:
+        raise InputError("no utterances in the shards", path)
+    return items
 
 
-class TrainChunks(IterableDataset):
-    """Endless stream of ``(chunk (N,), label_index)``; reshuffled each pass, seeded by epoch."""
+def read_train_list(path, classes, data_type=None):
+    """Training items: raw.list utterances, or for a shard.list just its tars (streamed)."""
+    data_type = data_type or list_type(path)
+    if data_type != list_type(path):
+        raise InputError(f"this is not a {data_type} list (pass --data_type "
+                         f"{list_type(path)})", path)
+    if data_type == "shard":
+        return [{"shard": tar} for tar in read_shard_list(path)]
+    return read_raw_list(path, classes)
 
-    def __init__(self, items, classes, chunk_samples, sample_rate=16000, rank=0, world_size=1,
-                 seed=42):
-        self.items = items
-        self.class_index = {c: i for i, c in enumerate(classes)}
-        self.chunk_samples = chunk_samples
-        self.sample_rate = sample_rate
-        self.rank = rank
-        self.world_size = world_size
-        self.seed = seed
-        self.epoch = 0
 
-    def set_epoch(self, epoch):
-        self.epoch = epoch
+def item_source(item):
+    """``(source, name)`` for :func:`load_audio`: the path, or the member's slice of its tar."""
+    if "shard" in item:
+        return FileSlice(item["shard"], item["offset"], item["size"]), \
+            f"{item['shard']}:{item['key']}.{item['ext']}"
+    return item["wav"], item["wav"]
 
-    def __iter__(self):
-        info = get_worker_info()
-        worker, num_workers = (0, 1) if info is None else (info.id, info.num_workers)
-        shard = self.rank * num_workers + worker
-        num_shards = self.world_size * num_workers
-        skipped = 0
-        for pass_index in range(1 << 30):
-            seed = (self.seed, self.epoch, pass_index)
-            order = np.random.default_rng(seed).permutation(len(self.items))
-            rng = np.random.default_rng(seed + (shard,))
-            yielded = False
-            for i in order[shard::num_shards]:
-                item = self.items[i]
-                try:
-                    wav = load_audio(item["wav"], self.sample_rate)
-                except InputError as e:
-                    skipped += 1
-                    logger.warning("skipping '%s' (%d skipped so far): %s", item["key"],
-                                   skipped, e)
-                    continue
-                yielded = True
-                chunk = random_chunk(wav, self.chunk_samples, rng)
-                yield torch.from_numpy(np.ascontiguousarray(chunk)), self.class_index[item["lab"]]
-            if not yielded:
-                raise InputError(f"no readable audio in this worker's share ({skipped} skipped)")
+
+def item_duration(item):
+    """Seconds, from the audio header only."""
+    source, name = item_source(item)
+    try:
+        return audio_info(source, name)[0]
+    finally:
+        if not isinstance(source, (str, os.PathLike)):
+            source.close()
 
 
 class Utterances(Dataset):
@@ -114,7 +128,12 @@ class Utterances(Dataset):
 
     def __getitem__(self, index):
         item = self.items[index]
-        return item["key"], torch.from_numpy(load_audio(item["wav"], self.sample_rate))
+        source, name = item_source(item)
+        try:
+            return item["key"], torch.from_numpy(load_audio(source, self.sample_rate, name))
+        finally:
+            if not isinstance(source, (str, os.PathLike)):
+                source.close()
 
 
 def length_batches(durations, max_padded_total, max_batch_size=64):

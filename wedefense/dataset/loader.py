@@ -1,19 +1,36 @@
-"""DataLoaders for the two ways audio is consumed: training chunks and whole utterances."""
+"""DataLoaders for the two ways audio is consumed: training chunks and whole utterances.
+
+Config keys read here::
+
+    dataset_args: {sample_rate: 16000, chunk_len: 3.0, min_duration: 0.0, max_duration: .inf,
+                   shuffle_size: 1000}     # shuffle_size: the shard stream's buffer, samples
+    dataloader_args: {batch_size: 32, num_workers: 1, pin_memory: false, prefetch_factor: 4}
+    augment: {...}                         # see wedefense.dataset.augment
+"""
 
 from concurrent.futures import ThreadPoolExecutor
 
 from torch.utils.data import DataLoader
 
-from wedefense.dataset.dataset import TrainChunks, Utterances, length_batches, pad_collate
-from wedefense.dataset.prepare import audio_duration
+from wedefense.dataset.dataset import (
+    TrainChunks,
+    Utterances,
+    item_duration,
+    length_batches,
+    pad_collate,
+)
 
 
 def train_loader(items, classes, config, rank=0, world_size=1):
+    """``items``: from :func:`~wedefense.dataset.dataset.read_train_list` (utterances or tars)."""
     ds_args = config.get("dataset_args", {})
     sample_rate = ds_args.get("sample_rate", 16000)
     dataset = TrainChunks(items, classes, int(ds_args.get("chunk_len", 3.0) * sample_rate),
                           sample_rate=sample_rate, rank=rank, world_size=world_size,
-                          seed=config.get("seed", 42))
+                          seed=config.get("seed", 42), augment=config.get("augment"),
+                          min_duration=float(ds_args.get("min_duration", 0.0)),
+                          max_duration=float(ds_args.get("max_duration", float("inf"))),
+                          shuffle_size=ds_args.get("shuffle_size"))
     dl_args = config.get("dataloader_args", {})
     num_workers = dl_args.get("num_workers", 1)
     loader = DataLoader(dataset, batch_size=dl_args.get("batch_size", 32),
@@ -25,10 +42,11 @@ def train_loader(items, classes, config, rank=0, world_size=1):
 
 def utterance_loader(items, sample_rate=16000, max_batch_seconds=200.0, max_batch_size=64,
                      num_workers=1, rank=0, world_size=1):
-    """Length-sorted, padded batches of whole utterances; rank r takes every world_size-th
-    batch, so ranks share the work and together cover every utterance exactly once."""
+    """Length-sorted, padded batches of whole utterances (raw or shard items); rank r takes
+    every world_size-th batch, so ranks share the work and together cover every utterance
+    exactly once."""
     with ThreadPoolExecutor(max_workers=8) as pool:
-        durations = list(pool.map(lambda it: audio_duration(it["wav"]), items))
+        durations = list(pool.map(item_duration, items))
     batches = length_batches(durations, max_batch_seconds, max_batch_size)[rank::world_size]
     return DataLoader(Utterances(items, sample_rate), batch_sampler=batches,
                       num_workers=num_workers, collate_fn=pad_collate)

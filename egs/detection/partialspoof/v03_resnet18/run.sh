@@ -56,8 +56,14 @@ fi
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   echo "stage 2: $data_type lists"
   for dset in train dev eval; do
-    python tools/make_raw_list.py "$data/$dset/wav.scp" "$data/$dset/utt2lab" \
-      "$data/$dset/raw.list"
+    if [ "$data_type" = shard ]; then
+      python tools/make_shard_list.py "$data/$dset/wav.scp" "$data/$dset/utt2lab" \
+        "$data/$dset/shards" "$data/$dset/shard.list" --num_utts_per_shard 1000 \
+        $([ "$dset" = train ] && echo --shuffle)  # mixed labels in every training tar
+    else
+      python tools/make_raw_list.py "$data/$dset/wav.scp" "$data/$dset/utt2lab" \
+        "$data/$dset/raw.list"
+    fi
   done
 fi
 
@@ -75,8 +81,8 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   # shellcheck disable=SC2086
   torchrun "${launch[@]}" --nproc_per_node "$num_procs" wedefense/bin/train.py \
     --config "$config" --exp_dir "$exp_dir" --data_type "$data_type" \
-    --train_data "$data/train/raw.list" --train_label "$data/train/utt2lab" \
-    --val_data "$data/dev/raw.list" --val_label "$data/dev/utt2lab" \
+    --train_data "$data/train/${data_type}.list" --train_label "$data/train/utt2lab" \
+    --val_data "$data/dev/${data_type}.list" --val_label "$data/dev/utt2lab" \
     "${resume[@]}" $train_overrides
 fi
 
@@ -91,7 +97,8 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   fi
   for dset in $eval_sets; do
     python wedefense/bin/extract.py --config "$exp_dir/config.yaml" --model_path "$model_path" \
-      --data_list "$data/$dset/raw.list" --embed_ark "$exp_dir/embeddings/$dset/embedding.ark"
+      --data_list "$data/$dset/${data_type}.list" \
+      --embed_ark "$exp_dir/embeddings/$dset/embedding.ark"
   done
 fi
 

@@ -1,0 +1,150 @@
+"""Stage 2 (shard): tar layout, WebDataset compatibility, atomic writing, indexed reading."""
+
+import importlib.util
+import json
+import os
+import tarfile
+
+import numpy as np
+import pytest
+import soundfile
+
+from tests.conftest import REPO, write_wav
+from wedefense.dataset.audio import load_audio
+from wedefense.dataset.dataset import Utterances, read_raw_list, read_train_list
+from wedefense.dataset.loader import utterance_loader
+from wedefense.utils.errors import InputError
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_shard_list = load_tool("make_shard_list")
+
+
+def make_data_dir(root, n=7, fmt="wav"):
+    d = root / "data"
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / "wav.scp", "w") as scp, open(d / "utt2lab", "w") as lab:
+        for i in range(n):
+            utt = f"utt{i:02d}"
+            path = root / "audio" / f"{utt}.{fmt}"
+            write_wav(str(path), 0.3 + 0.05 * i, i)
+            if fmt != "wav":
+                data, sr = soundfile.read(path)
+                soundfile.write(path, data, sr, format=fmt.upper())
+            scp.write(f"{utt} {path}\n")
+            lab.write(f"{utt} {'bonafide' if i % 3 == 0 else 'spoof'}\n")
+    return d
+
+
+def make_shards(d, *extra):
+    make_shard_list.main([str(d / "wav.scp"), str(d / "utt2lab"), str(d / "shards"),
+                          str(d / "shard.list"), "--num_utts_per_shard", "3", *extra])
+    return [line.strip() for line in open(d / "shard.list")]
+
+
+def test_tar_layout_and_original_bytes(tmp_path):
+    d = make_data_dir(tmp_path)
+    tars = make_shards(d)
+    assert [os.path.basename(t) for t in tars] == [f"shards_{i:09d}.tar" for i in range(3)]
+    wavs = dict(line.split() for line in open(d / "wav.scp"))
+    labs = dict(line.split() for line in open(d / "utt2lab"))
+    names = []
+    for t in tars:
+        with tarfile.open(t) as tar:
+            for m in tar.getmembers():
+                names.append(m.name)
+                key, ext = m.name.rsplit(".", 1)
+                data = tar.extractfile(m).read()
+                if ext == "lab":
+                    assert data.decode() == labs[key]
+                else:
+                    assert ext == "wav" and data == open(wavs[key], "rb").read()
+    assert names == [f"utt{i:02d}.{e}" for i in range(7) for e in ("lab", "wav")]
+    assert not [f for f in os.listdir(d / "shards") if "tmp" in f]
+
+
+def test_webdataset_reads_the_shards(tmp_path):
+    webdataset = pytest.importorskip("webdataset")
+    d = make_data_dir(tmp_path, n=5, fmt="flac")
+    tars = make_shards(d)
+    samples = list(webdataset.WebDataset(tars, shardshuffle=False))
+    assert [s["__key__"] for s in samples] == [f"utt{i:02d}" for i in range(5)]
+    for s in samples:
+        assert set(s) >= {"__key__", "lab", "flac"}
+        assert s["lab"].decode() in ("bonafide", "spoof")
+        wav = load_audio(s["flac"], 16000)
+        assert len(wav) > 0
+
+
+def test_shuffle_is_seeded_and_complete(tmp_path):
+    d = make_data_dir(tmp_path, n=9)
+
+    def order(seed):
+        tars = make_shards(d, "--shuffle", "--seed", str(seed))
+        return [m.name for t in tars for m in tarfile.open(t).getmembers()
+                if m.name.endswith(".lab")]
+    a, b, c = order(1), order(1), order(2)
+    assert a == b and a != c and sorted(a) == sorted(f"utt{i:02d}.lab" for i in range(9))
+
+
+def test_failure_leaves_no_partial_tar_or_list(tmp_path):
+    d = make_data_dir(tmp_path, n=7)
+    os.remove(tmp_path / "audio" / "utt04.wav")  # in the second tar
+    with pytest.raises(SystemExit):
+        make_shards(d, "--num_threads", "1")
+    assert not (d / "shard.list").exists()
+    left = os.listdir(d / "shards")
+    assert "shards_000000001.tar" not in left and not [f for f in left if "tmp" in f]
+
+
+def test_rerun_with_fewer_shards_removes_stale_tars(tmp_path):
+    d = make_data_dir(tmp_path, n=7)
+    make_shards(d)
+    make_shard_list.main([str(d / "wav.scp"), str(d / "utt2lab"), str(d / "shards"),
+                          str(d / "shard.list"), "--num_utts_per_shard", "10"])
+    assert sorted(os.listdir(d / "shards")) == ["shards_000000000.tar"]
+
+
+def test_indexed_shards_read_like_raw(tmp_path):
+    d = make_data_dir(tmp_path, n=7)
+    make_shards(d)
+    items = read_raw_list(d / "shard.list", ("bonafide", "spoof"))
+    assert [it["key"] for it in items] == [f"utt{i:02d}" for i in range(7)]
+    wavs = dict(line.split() for line in open(d / "wav.scp"))
+    ds = Utterances(items)
+    for i in range(len(items)):
+        key, wav = ds[i]
+        assert np.array_equal(wav.numpy(), load_audio(wavs[key]))
+    got = {}
+    for keys, batch, lengths in utterance_loader(items, num_workers=0, max_batch_seconds=1.0):
+        for k, w, n in zip(keys, batch, lengths):
+            got[k] = w[:n].numpy()
+    assert sorted(got) == sorted(wavs)
+    assert read_train_list(d / "shard.list", None) == \
+        [{"shard": line.strip()} for line in open(d / "shard.list")]
+    with pytest.raises(InputError, match="not a raw list"):
+        read_train_list(d / "shard.list", None, "raw")
+
+
+def test_missing_tar_and_truncated_tar_are_errors_outside_training(tmp_path):
+    d = make_data_dir(tmp_path, n=7)
+    tars = make_shards(d)
+    with open(tars[1], "r+b") as f:
+        f.truncate(700)
+    with pytest.raises(InputError, match="shards_000000001.tar"):
+        read_raw_list(d / "shard.list")
+    os.remove(tars[2])
+    with pytest.raises(InputError, match="shard.list:3: shard not found"):
+        read_raw_list(d / "shard.list")
+
+
+def test_raw_list_still_reads(tmp_path):
+    p = tmp_path / "raw.list"
+    p.write_text(json.dumps({"key": "a", "lab": "spoof", "wav": "x.wav"}) + "\n")
+    assert read_raw_list(p)[0]["key"] == "a"

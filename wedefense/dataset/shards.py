@@ -1,0 +1,152 @@
+"""WebDataset-style shards (DESIGN.md §3): plain tars holding ``<key>.lab`` and ``<key>.<ext>``
+(the original audio bytes) for each utterance, consecutive members.
+
+Writing is atomic per tar (temporary name, then rename), so an interrupted run leaves whole tars
+or none. Reading is either streaming (training: one sequential pass, nothing indexed) or indexed
+(validation/extraction: member offsets, so any utterance is read alone, in list order).
+"""
+
+import io
+import logging
+import os
+import tarfile
+
+from wedefense.utils.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+SHARD_NAME = "shards_{:09d}.tar"
+
+
+def split_member_name(name):
+    """``dir/key.ext`` -> ``(key, ext)``; the extension is what follows the last dot."""
+    base = os.path.basename(name)
+    key, dot, ext = base.rpartition(".")
+    return (key, ext.lower()) if dot else (base, "")
+
+
+def _tarinfo(name, size):
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o644
+    info.mtime = 0  # same input, same bytes: shards can be compared and cached
+    info.uname = info.gname = ""
+    return info
+
+
+def write_shard(path, records):
+    """Write ``records`` (``(key, label, audio_path)``) to the tar ``path`` atomically.
+
+    Returns the audio bytes written. A missing or empty audio file is an error naming it.
+    """
+    tmp = f"{path}.tmp{os.getpid()}"
+    audio_bytes = 0
+    try:
+        with open(tmp, "wb") as raw, tarfile.open(fileobj=raw, mode="w",
+                                                   format=tarfile.USTAR_FORMAT) as tar:
+            for key, label, audio_path in records:
+                ext = os.path.splitext(audio_path)[1].lstrip(".").lower() or "wav"
+                try:
+                    with open(audio_path, "rb") as f:
+                        data = f.read()
+                except OSError as e:
+                    raise InputError(f"cannot read audio of '{key}': {e.strerror}",
+                                     audio_path) from None
+                if not data:
+                    raise InputError(f"audio file of '{key}' is empty", audio_path)
+                lab = label.encode("utf-8")
+                tar.addfile(_tarinfo(f"{key}.lab", len(lab)), io.BytesIO(lab))
+                tar.addfile(_tarinfo(f"{key}.{ext}", len(data)), io.BytesIO(data))
+                audio_bytes += len(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return audio_bytes
+
+
+def _group(members):
+    """Group consecutive ``(key, ext, payload)`` into ``(key, {ext: payload})``."""
+    key, group = None, {}
+    for k, ext, payload in members:
+        if k != key and group:
+            yield key, group
+            group = {}
+        key = k
+        group[ext] = payload
+    if group:
+        yield key, group
+
+
+def _audio_of(group):
+    exts = [e for e in group if e != "lab"]
+    return (exts[0], group[exts[0]]) if len(exts) == 1 else (None, None)
+
+
+def iter_shard(path):
+    """Stream ``(key, label, ext, audio_bytes)`` from one tar in a single sequential read.
+
+    A sample without exactly one label and one audio member yields ``label`` or ``ext`` None
+    (the caller counts it as broken). A truncated or corrupt tar raises after the good samples
+    before the damage (``tarfile.TarError``, ``OSError``, ``EOFError``).
+    """
+    with open(path, "rb") as f, tarfile.open(fileobj=f, mode="r|") as tar:
+        def members():
+            for m in tar:
+                if m.isfile():
+                    key, ext = split_member_name(m.name)
+                    yield key, ext, tar.extractfile(m).read()
+        for key, group in _group(members()):
+            lab = group.get("lab")
+            ext, audio = _audio_of(group)
+            yield key, (lab.decode("utf-8").strip() if lab is not None else None), ext, audio
+
+
+def index_shard(path):
+    """Per utterance ``{"key", "lab", "shard", "offset", "size", "ext"}``, from the tar headers
+    (the audio is not read). A sample missing its label or audio is an error."""
+    try:
+        tar = tarfile.open(path, mode="r:")
+    except (tarfile.TarError, OSError) as e:
+        raise InputError(f"cannot open shard: {e}", path) from None
+    items = []
+    with tar:
+        try:
+            members = [(*split_member_name(m.name), m) for m in tar.getmembers() if m.isfile()]
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise InputError(f"corrupt or truncated shard: {e}", path) from None
+        for key, group in _group(members):
+            ext, member = _audio_of(group)
+            if "lab" not in group or member is None:
+                raise InputError(f"sample '{key}' needs one .lab and one audio member, has "
+                                 f"{sorted(group)}", path)
+            lab = tar.extractfile(group["lab"]).read().decode("utf-8").strip()
+            items.append({"key": key, "lab": lab, "shard": path, "offset": member.offset_data,
+                          "size": member.size, "ext": ext})
+    return items
+
+
+def read_shard_list(path):
+    """Tar paths of a ``shard.list`` (one per line); a missing tar is an error naming the line."""
+    shards = []
+    try:
+        f = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("list file not found", path) from None
+    with f:
+        for lineno, line in enumerate(f, 1):
+            tar = line.strip()
+            if not tar:
+                continue
+            if tar.startswith("{"):
+                raise InputError("a JSON line in a shard list: is this a raw.list? "
+                                 "(pass --data_type raw)", path, lineno)
+            if not os.path.isfile(tar):
+                raise InputError(f"shard not found: {tar}", path, lineno)
+            shards.append(tar)
+    if not shards:
+        raise InputError("list is empty", path)
+    return shards
