@@ -117,3 +117,38 @@ def test_two_process_gloo_training_with_early_stop(data, repo_env):
     assert "early stop at epoch 2" in log
     assert sorted(epoch_checkpoints(exp / "models")) == [1, 2]
     assert len(torch.load(exp / "models" / "model_2.pt", weights_only=False)["rng"]) == 2
+
+
+def test_margin_head_and_speed_classes_flow_to_stage6(data, tmp_path):
+    config = dict(TINY_CONFIG, projection_args={"project_type": "aam_softmax", "margin": 0.2},
+                  margin_scheduler_args={"initial_margin": 0.0, "final_margin": 0.2,
+                                         "increase_start_epoch": 0, "fix_start_epoch": 2},
+                  augment={"speed_perturb": {"prob": 0.6, "speeds": [0.9, 1.0, 1.1],
+                                             "as_classes": True}})
+    with open(data / "conf.yaml", "w") as f:
+        yaml.safe_dump(config, f)
+    exp = data / "exp"
+    train.main(train_args(data, exp))
+    saved = yaml.safe_load(open(exp / "config.yaml"))
+    assert saved["classes"] == ["bonafide", "spoof", "bonafide_sp0.9", "spoof_sp0.9",
+                                "bonafide_sp1.1", "spoof_sp1.1"]
+    assert saved["bonafide_classes"] == ["bonafide", "bonafide_sp0.9", "bonafide_sp1.1"]
+    assert saved["class_counts"] == pytest.approx([4.8, 4.8, 1.6, 1.6, 1.6, 1.6])
+    state = torch.load(exp / "models" / "model_2.pt", weights_only=False)
+    # the margin grew linearly during epoch 2 (from 0.1 to just under 0.2)
+    assert 0.1 <= state["margin"]["margin"] < 0.2
+    assert "margin 0.1" in open(exp / "train.log").read()
+
+    # stage 6 reads the bona fide group and the fractional counts from config.yaml
+    from wedefense.bin import logits_to_llr
+    from wedefense.calibration.llr import logits_to_llr as to_llr
+    from wedefense.metrics.scores_io import read_scores
+    from wedefense.utils.kaldi_io import write_vectors
+    logits = torch.randn(3, 6).numpy()
+    write_vectors(str(tmp_path / "l.ark"), str(tmp_path / "l.scp"),
+                  zip(["u1", "u2", "u3"], logits))
+    logits_to_llr.main(["--logits_scp", str(tmp_path / "l.scp"), "--config",
+                        str(exp / "config.yaml"), "--output", str(tmp_path / "llr.txt")])
+    expected = to_llr(logits, saved["classes"], saved["class_counts"], saved["bonafide_classes"])
+    got = read_scores(tmp_path / "llr.txt")
+    assert [got[u] for u in ("u1", "u2", "u3")] == pytest.approx(expected, abs=1e-5)

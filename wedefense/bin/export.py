@@ -36,9 +36,9 @@ def get_parser():
     parser.add_argument("--calibration", default=None,
                         help="one-system calibration model from 'calibrate.py train' to fold "
                              "into the bundle, so it outputs calibrated LLRs")
-    parser.add_argument("--bonafide_classes", default="bonafide",
-                        help="comma-separated class names counted as bona fide "
-                             "(default: %(default)s)")
+    parser.add_argument("--bonafide_classes",
+                        help="comma-separated class names counted as bona fide (default: the "
+                             "config's 'bonafide_classes', else 'bonafide')")
     parser.add_argument("--out", required=True, help="bundle directory to write (replaced)")
     parser.add_argument("--no_torchscript", action="store_true", help="skip model.ts")
     parser.add_argument("--no_onnx", action="store_true",
@@ -57,7 +57,8 @@ def main(argv=None):
     setup_logging()
     model = args.model if os.path.isabs(args.model) else os.path.join(args.exp_dir, args.model)
     config = args.config or os.path.join(args.exp_dir, "config.yaml")
-    bonafide = tuple(c for c in args.bonafide_classes.split(",") if c)
+    bonafide = (tuple(c for c in args.bonafide_classes.split(",") if c)
+                if args.bonafide_classes else None)
     manifest = export_bundle(config, model, args.out, calibration_path=args.calibration,
                              bonafide_classes=bonafide, torchscript=not args.no_torchscript,
                              onnx=not args.no_onnx, window_seconds=args.window_seconds,

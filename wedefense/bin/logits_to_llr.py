@@ -35,24 +35,26 @@ def get_parser():
     parser.add_argument("--output", required=True,
                         help="score file to write (posteriors/<set>/llr.txt): header "
                              "'filename<TAB>cm-score', then one '<utt><TAB><llr>' line each")
-    parser.add_argument("--bonafide_classes", default="bonafide",
-                        help="comma-separated class names counted as bona fide "
-                             "(default: %(default)s)")
+    parser.add_argument("--bonafide_classes",
+                        help="comma-separated class names counted as bona fide (default: the "
+                             "config's 'bonafide_classes', else 'bonafide')")
     return parser
 
 
 def read_class_info(path):
-    """``(classes, class_counts)`` from a training config, checked for type and length."""
+    """``(classes, class_counts, bonafide_classes)`` from a training config, checked."""
     config = load_yaml(path)
     classes, counts = config.get("classes"), config.get("class_counts")
     if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
         raise InputError("'classes' must be a non-empty list of class names "
                          f"(in logit order), got {classes!r}", path)
-    if not (isinstance(counts, list) and all(isinstance(n, int) for n in counts)):
-        raise InputError(f"'class_counts' must be a list of integers, got {counts!r}", path)
+    # counts may be fractional: with speed-perturbed copies they are expected chunk counts
+    if not (isinstance(counts, list)
+            and all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in counts)):
+        raise InputError(f"'class_counts' must be a list of numbers, got {counts!r}", path)
     if len(counts) != len(classes):
         raise InputError(f"{len(classes)} classes but {len(counts)} class counts", path)
-    return classes, counts
+    return classes, counts, tuple(config.get("bonafide_classes", ("bonafide",)))
 
 
 def read_logits(scp_path, num_classes):
@@ -93,8 +95,9 @@ def read_logits(scp_path, num_classes):
 def main(argv=None):
     args = get_parser().parse_args(argv)
     setup_logging()
-    classes, counts = read_class_info(args.config)
-    bonafide_classes = tuple(name for name in args.bonafide_classes.split(",") if name)
+    classes, counts, bonafide_classes = read_class_info(args.config)
+    if args.bonafide_classes:
+        bonafide_classes = tuple(name for name in args.bonafide_classes.split(",") if name)
     utts, logits = read_logits(args.logits_scp, len(classes))
     try:
         llr = logits_to_llr(logits, classes, counts, bonafide_classes)

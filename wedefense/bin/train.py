@@ -20,7 +20,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from wedefense.calibration.llr import logits_to_llr
@@ -30,6 +29,7 @@ from wedefense.dataset.dataset import read_raw_list, read_train_list
 from wedefense.dataset.loader import train_loader, utterance_loader
 from wedefense.dataset.tables import read_labels
 from wedefense.metrics.detection import compute_metrics
+from wedefense.models.margin_scheduler import build_margin_scheduler
 from wedefense.models.registry import build_model, count_parameters
 from wedefense.utils import distributed as dist_utils
 from wedefense.utils.checkpoint import epoch_checkpoints, load_checkpoint, save_checkpoint
@@ -124,6 +124,8 @@ def resolve_config(args, overrides):
         copies = sum(1 for s in speeds if s != 1.0)
         config["data_classes"] = config["classes"]
         config["classes"] = speed_classes(config["classes"], speeds)
+        config["bonafide_classes"] = [c for c in config["classes"]
+                                      if c == "bonafide" or c.startswith("bonafide_sp")]
         counts = config["class_counts"]
         config["class_counts"] = [c * (1 - copies * share) for c in counts] + \
             [c * share for _ in range(copies) for c in counts]
@@ -155,7 +157,8 @@ def validate(model, items, config, labels, rank, world_size, device):
     gathered = dist_utils.all_gather_objects(local)
     all_keys = [k for ks, _ in gathered for k in ks]
     all_logits = np.concatenate([lg for _, lg in gathered])
-    llr = logits_to_llr(all_logits, config["classes"], config["class_counts"])
+    llr = logits_to_llr(all_logits, config["classes"], config["class_counts"],
+                        config.get("bonafide_classes", ("bonafide",)))
     bona = [s for k, s in zip(all_keys, llr) if labels[k] == "bonafide"]
     spoof = [s for k, s in zip(all_keys, llr) if labels[k] != "bonafide"]
     model.train()
@@ -209,6 +212,7 @@ def main(argv=None):
         config.get("scheduler", "exponential"), num_epochs * steps_per_epoch, warmup_steps,
         **sched_args))
     scaler = torch.amp.GradScaler(enabled=device.type == "cuda" and config.get("amp") == "fp16")
+    margin_scheduler = build_margin_scheduler(config, model.projection)
 
     start_epoch, best, best_epoch, stale = 1, None, None, 0
     ckpt_path = args.checkpoint
@@ -222,6 +226,8 @@ def main(argv=None):
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0])
+        if margin_scheduler is not None:
+            margin_scheduler.load_state_dict(state["margin"])
         start_epoch = state["epoch"] + 1
         best, best_epoch, stale = state["best"], state["best_epoch"], state["stale"]
         logger.info("resumed from %s (epoch %d)", ckpt_path, state["epoch"])
@@ -246,12 +252,15 @@ def main(argv=None):
         if show_progress:
             from tqdm import tqdm
             steps = tqdm(steps, desc=f"epoch {epoch}", leave=False)
-        for _ in steps:
+        for step in steps:
+            if margin_scheduler is not None:
+                margin_scheduler.step(epoch - 1 + step / steps_per_epoch)
             wavs, labels = next(data)
             wavs, labels = wavs.to(device, non_blocking=True), labels.to(device)
             with autocast_context(device, config.get("amp")):
                 logits = ddp_model(wavs, None, labels)
-                loss = F.cross_entropy(logits.float(), labels)
+                # each head owns its loss (P2SGrad is not cross-entropy on its logits)
+                loss = model.projection.loss(logits.float(), labels)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
@@ -268,6 +277,8 @@ def main(argv=None):
         summary = {"loss": total_loss / seen, "acc": correct / seen,
                    "lr": optimizer.param_groups[0]["lr"], "grad_norm": float(grad_norm),
                    "chunks_per_s": seen * world_size / elapsed}
+        if margin_scheduler is not None:
+            summary["margin"] = margin_scheduler.margin
         if val_items and epoch % config.get("validate_interval", 1) == 0:
             # the bare module: DDP's forward syncs buffers, a collective that would hang
             # when ranks hold different numbers of dev batches
@@ -296,6 +307,7 @@ def main(argv=None):
                     "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                     "epoch": epoch, "rng": rng_states,
                     "best": best, "best_epoch": best_epoch, "stale": stale,
+                    "margin": margin_scheduler and margin_scheduler.state_dict(),
                 }, os.path.join(args.exp_dir, "models", f"model_{epoch}.pt"))
         if patience >= 0 and stale > patience:
             # every rank computed the same metric from the same gathered scores: same decision

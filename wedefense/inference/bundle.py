@@ -183,7 +183,7 @@ def _exporting(what, flag, export, *args):
 
 
 def export_bundle(config_path, model_path, out_dir, calibration_path=None,
-                  bonafide_classes=("bonafide",), torchscript=True, onnx=True,
+                  bonafide_classes=None, torchscript=True, onnx=True,
                   window_seconds=DEFAULT_WINDOW_SECONDS, hop_seconds=DEFAULT_HOP_SECONDS):
     """Write a bundle directory from an exp dir's config and a checkpoint; return the manifest.
 
@@ -191,6 +191,8 @@ def export_bundle(config_path, model_path, out_dir, calibration_path=None,
     sees half a bundle and a failed export leaves an existing bundle untouched.
     """
     config = load_yaml(config_path)
+    if bonafide_classes is None:  # training records them when it adds bona fide classes
+        bonafide_classes = tuple(config.get("bonafide_classes", ("bonafide",)))
     state = model_state(model_path)
     calibration = read_calibration(calibration_path) if calibration_path else None
     llr_model = build_llr_model(config, state, bonafide_classes, calibration, config_path)
