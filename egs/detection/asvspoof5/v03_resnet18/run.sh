@@ -2,8 +2,9 @@
 # ASVspoof 5 Track 1, ResNet18 on fbank, bona fide vs spoof.
 #   bash run.sh --corpus_dir /path/to/ASVspoof5 --stage 1 --stop_stage 7
 # Stages: -1 download + unpack the corpus into --corpus_dir (only when asked: --stage -1),
-#         1 data dirs, 2 raw.list, 3 train (torchrun), 4 average + embeddings,
-#         5 logits/posteriors, 6 LLR + calibration, 7 scores (results_<set>.{txt,json} in the exp dir).
+#         1 data dirs, 2 loader lists, 3 train (torchrun), 4 average + embeddings,
+#         5 logits/posteriors, 6 LLR + calibration, 7 scores (results_<set>.{txt,json}),
+#         8 (on request: --stop_stage 8) export a model bundle to <exp_dir>/bundle.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -139,4 +140,16 @@ if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
         --output_json "$exp_dir/results_$dset$suffix.json"
     done
   done
+fi
+
+if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
+  echo "stage 8: exporting a self-contained model bundle to $exp_dir/bundle"
+  export_args=()
+  [ -f "$exp_dir/calibration.json" ] && export_args+=(--calibration "$exp_dir/calibration.json")
+  python -c "import onnx, onnxscript" 2>/dev/null || export_args+=(--no_onnx)  # optional extra
+  python wedefense/bin/export.py --exp_dir "$exp_dir" --model "$model_path" \
+    --out "$exp_dir/bundle" "${export_args[@]}"
+  # the bundle alone must score audio: check it on the eval list
+  python -m wedefense.cli.main detect --model "$exp_dir/bundle" "$data/eval/wav.scp" \
+    --out "$exp_dir/bundle_eval_scores.tsv"
 fi
