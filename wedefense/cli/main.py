@@ -18,10 +18,17 @@ COMMANDS = {
     "detect": ("wedefense.bin.detect", "score audio files, folders or wav.scp with a bundle"),
     "export": ("wedefense.bin.export", "write a model bundle (TorchScript, ONNX) from an exp dir"),
     "evaluate": ("wedefense.bin.evaluate", "score an llr.txt against a key (ASVspoof5 metrics)"),
+    "calibrate": ("wedefense.bin.calibrate", "train or apply score calibration / fusion"),
     "logits-to-llr": ("wedefense.bin.logits_to_llr", "convert logits ark/scp to llr.txt"),
+    "validate-data": ("wedefense.bin.validate_data", "check a data dir before training"),
     "make-demo-corpus": ("wedefense.bin.make_demo_corpus", "synthesize the demo corpus"),
     "prepare-partialspoof": ("wedefense.bin.prepare_partialspoof",
                              "data dirs from a PartialSpoof-layout corpus"),
+    "prepare-asvspoof2019": ("wedefense.bin.prepare_asvspoof2019",
+                             "data dirs from ASVspoof 2019 LA"),
+    "prepare-asvspoof5": ("wedefense.bin.prepare_asvspoof5", "data dirs from ASVspoof 5"),
+    "prepare-in-the-wild": ("wedefense.bin.prepare_in_the_wild",
+                            "an eval data dir from In-the-Wild"),
     "average-model": ("wedefense.bin.average_model", "average epoch checkpoints"),
 }
 
