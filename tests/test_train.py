@@ -12,6 +12,7 @@ import yaml
 from tests.conftest import REPO, write_wav
 from wedefense.bin import average_model, train
 from wedefense.utils.checkpoint import epoch_checkpoints, model_state
+from wedefense.utils.errors import InputError
 
 TINY_CONFIG = {
     "classes": ["bonafide", "spoof"], "seed": 3, "num_epochs": 2, "early_stop_patience": -1,
@@ -152,3 +153,18 @@ def test_margin_head_and_speed_classes_flow_to_stage6(data, tmp_path):
     expected = to_llr(logits, saved["classes"], saved["class_counts"], saved["bonafide_classes"])
     got = read_scores(tmp_path / "llr.txt")
     assert [got[u] for u in ("u1", "u2", "u3")] == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("rule, factor", [("none", 1.0), ("linear", 4.0), ("sqrt", 2.0)])
+def test_lr_scaling_is_explicit_and_applied_once(rule, factor):
+    config = {"lr_scaling": rule, "optimizer_args": {"lr": 0.01}}
+    train.apply_lr_scaling(config, world_size=4)
+    assert config["optimizer_args"]["lr"] == pytest.approx(0.01 * factor)
+    assert config["lr_scaling"] == "none"  # the saved config must not scale again
+    train.apply_lr_scaling(config, world_size=4)
+    assert config["optimizer_args"]["lr"] == pytest.approx(0.01 * factor)
+
+
+def test_unknown_lr_scaling_is_an_error():
+    with pytest.raises(InputError, match="unknown lr_scaling"):
+        train.apply_lr_scaling({"lr_scaling": "cubic", "optimizer_args": {"lr": 1}}, 2)

@@ -132,6 +132,25 @@ def resolve_config(args, overrides):
     return config
 
 
+LR_SCALING = {"none": lambda n: 1.0, "linear": float, "sqrt": lambda n: n ** 0.5}
+
+
+def apply_lr_scaling(config, world_size):
+    """Scale ``optimizer_args.lr`` by the world size as the config's ``lr_scaling`` says
+    (none, linear, sqrt). The saved config then holds the lr actually used and ``lr_scaling:
+    none``, so training again from it does not scale twice."""
+    rule = config.get("lr_scaling", "none")
+    if rule not in LR_SCALING:
+        raise InputError(f"unknown lr_scaling '{rule}' (known: {', '.join(LR_SCALING)})")
+    factor = LR_SCALING[rule](world_size)
+    if factor != 1.0:
+        args = config.setdefault("optimizer_args", {"lr": 1e-3})
+        config["lr_scaling_applied"] = {"rule": rule, "world_size": world_size,
+                                        "base_lr": args["lr"]}
+        args["lr"] = args["lr"] * factor
+    config["lr_scaling"] = "none"
+
+
 def autocast_context(device, amp):
     if device.type != "cuda" or amp in (None, "none", False):
         return torch.autocast(device_type=device.type, enabled=False)
@@ -176,6 +195,7 @@ def main(argv=None):
     os.makedirs(os.path.join(args.exp_dir, "models"), exist_ok=True)
     setup_rank0_logging(args.exp_dir, rank)
     config = resolve_config(args, overrides)
+    apply_lr_scaling(config, world_size)
     if rank == 0:
         save_config(config, os.path.join(args.exp_dir, "config.yaml"))
     seed_everything(config.get("seed", 42) + rank)
@@ -193,9 +213,12 @@ def main(argv=None):
                 raise InputError(f"dev utterance '{it['key']}' has no label", args.val_label)
 
     model = build_model(config).to(device)
+    if config.get("channels_last") and device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)  # faster cuDNN convolutions
     attach_spec_augment(model, config.get("spec_augment"))
-    logger.info("model %s: %.3fM parameters (%s, classes %s, counts %s)", config["model"],
-                count_parameters(model) / 1e6, device, classes, config["class_counts"])
+    logger.info("model %s: %.3fM parameters (%s, classes %s, counts %s, lr %g)",
+                config["model"], count_parameters(model) / 1e6, device, classes,
+                config["class_counts"], config.get("optimizer_args", {}).get("lr", 1e-3))
     optimizer_cls = getattr(torch.optim, config.get("optimizer", "Adam"))
     optimizer = optimizer_cls(model.parameters(), **config.get("optimizer_args", {"lr": 1e-3}))
 
@@ -233,6 +256,9 @@ def main(argv=None):
         logger.info("resumed from %s (epoch %d)", ckpt_path, state["epoch"])
 
     ddp_model = DistributedDataParallel(model) if world_size > 1 else model
+    if config.get("compile"):
+        # compiles the training forward; validation and checkpoints use the plain module
+        ddp_model = torch.compile(ddp_model)
     writer = None
     if rank == 0:
         from torch.utils.tensorboard import SummaryWriter
