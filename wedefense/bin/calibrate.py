@@ -19,7 +19,7 @@ import logging
 
 import numpy as np
 
-from wedefense.calibration.logistic import apply_calibration, check_model, train_calibration
+from wedefense.calibration.logistic import apply_calibration, load_model, train_calibration
 from wedefense.metrics.detection import DEFAULT_C_FA, DEFAULT_C_MISS, DEFAULT_P_SPOOF
 from wedefense.metrics.scores_io import (
     join_scores,
@@ -84,19 +84,8 @@ def train(args):
                 args.out)
 
 
-def read_model(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            model = json.load(f)
-    except FileNotFoundError:
-        raise InputError("file not found", path) from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"not valid JSON ({e.msg})", path, e.lineno) from None
-    return check_model(model, path)
-
-
 def apply(args):
-    model = read_model(args.model)
+    model = load_model(args.model)
     if len(args.scores) != model["num_systems"]:
         raise InputError(f"the model fuses {model['num_systems']} system(s) but "
                          f"{len(args.scores)} score file(s) were given", args.model)

@@ -21,6 +21,7 @@ One system is calibration (``w`` a slope, ``b`` an offset); several are fusion. 
 convex, and it is minimised with BFGS using its exact gradient.
 """
 
+import json
 import math
 
 import numpy as np
@@ -132,3 +133,15 @@ def check_model(model, path=None):
             or not math.isfinite(model["offset"])):
         raise InputError("the calibration model has malformed weights/offset/num_systems", path)
     return model
+
+
+def load_model(path):
+    """Read and check a calibration model written by ``wedefense/bin/calibrate.py train``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            model = json.load(f)
+    except FileNotFoundError:
+        raise InputError("calibration model not found", path) from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"not valid JSON ({e.msg})", path, e.lineno) from None
+    return check_model(model, path)

@@ -32,6 +32,18 @@ def frame_length_samples(sample_rate: int, frame_ms: float) -> int:
     return int(sample_rate * 0.001 * frame_ms)
 
 
+def frame_sizes(sample_rate: int, frame_length_ms: float, frame_shift_ms: float,
+                fft_size: int):
+    """``(frame_length, frame_shift)`` in samples, checked against each other and the FFT."""
+    frame_length = frame_length_samples(sample_rate, frame_length_ms)
+    frame_shift = frame_length_samples(sample_rate, frame_shift_ms)
+    if frame_length < 2 or frame_shift < 1:
+        raise ValueError("frame length and shift are too short")
+    if fft_size < frame_length:
+        raise ValueError(f"fft_size {fft_size} is shorter than the frame ({frame_length} samples)")
+    return frame_length, frame_shift
+
+
 def symmetric_window(window_type: str, length: int) -> Tensor:
     """Symmetric analysis window (period ``length - 1``, as Matlab's/NumPy's ``hamming``)."""
     if window_type == "rectangular":

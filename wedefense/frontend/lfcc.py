@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from wedefense.frontend.framing import (
     FLOAT_EPS,
     check_lengths,
-    frame_length_samples,
+    frame_sizes,
     power_spectrum,
     symmetric_window,
 )
@@ -98,13 +98,8 @@ class LFCC(nn.Module):
                  window_type: str = "hamming", preemph_coeff: float = 0.97,
                  with_energy: bool = False, delta_order: int = 2, delta_window: int = 1):
         super().__init__()
-        self.frame_length = frame_length_samples(sample_rate, frame_length_ms)
-        self.frame_shift = frame_length_samples(sample_rate, frame_shift_ms)
-        if self.frame_length < 2 or self.frame_shift < 1:
-            raise ValueError("frame length and shift are too short")
-        if fft_size < self.frame_length:
-            raise ValueError(f"fft_size {fft_size} is shorter than the frame "
-                             f"({self.frame_length} samples)")
+        self.frame_length, self.frame_shift = frame_sizes(sample_rate, frame_length_ms,
+                                                          frame_shift_ms, fft_size)
         if not 1 <= num_ceps <= num_filters:
             raise ValueError(f"need 1 <= num_ceps <= num_filters, got {num_ceps}, {num_filters}")
         if delta_order not in (0, 1, 2) or delta_window < 1:

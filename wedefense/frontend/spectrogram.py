@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from wedefense.frontend.framing import (
     FLOAT_EPS,
     check_lengths,
-    frame_length_samples,
+    frame_sizes,
     power_spectrum,
     symmetric_window,
     zero_padding,
@@ -31,13 +31,8 @@ class LogSpectrogram(nn.Module):
                  frame_shift_ms: float = 10.0, fft_size: int = 512,
                  window_type: str = "hamming", preemph_coeff: float = 0.0):
         super().__init__()
-        self.frame_length = frame_length_samples(sample_rate, frame_length_ms)
-        self.frame_shift = frame_length_samples(sample_rate, frame_shift_ms)
-        if self.frame_length < 2 or self.frame_shift < 1:
-            raise ValueError("frame length and shift are too short")
-        if fft_size < self.frame_length:
-            raise ValueError(f"fft_size {fft_size} is shorter than the frame "
-                             f"({self.frame_length} samples)")
+        self.frame_length, self.frame_shift = frame_sizes(sample_rate, frame_length_ms,
+                                                          frame_shift_ms, fft_size)
         self.sample_rate = sample_rate
         self.fft_size = fft_size
         self.preemph_coeff = float(preemph_coeff)

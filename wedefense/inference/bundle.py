@@ -93,16 +93,9 @@ class LLRModel(nn.Module):
 
 def read_calibration(path):
     """A one-system calibration model written by ``wedefense/bin/calibrate.py train``."""
-    from wedefense.calibration.logistic import check_model
+    from wedefense.calibration.logistic import load_model
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            model = json.load(f)
-    except FileNotFoundError:
-        raise InputError("calibration file not found", path) from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"not valid JSON ({e.msg})", path, e.lineno) from None
-    check_model(model, path)
+    model = load_model(path)
     if model["num_systems"] != 1:
         raise InputError(f"a bundle holds one system, but this model fuses "
                          f"{model['num_systems']}", path)
