@@ -106,6 +106,7 @@ def test_make_raw_list_joins_tables(partialspoof_tree, tmp_path, repo_env):
     ("a /x.wav\n", "a bonafide\nb spoof\n", "id 'b' is missing from"),
     ("a /x.wav\n", "a genuine\n", "utt2lab:1: unknown label 'genuine'"),
     ("a /x.wav\na /y.wav\n", "a spoof\n", "wav.scp:2: duplicate id 'a'"),
+    ("\na /no/such/file.wav\n", "a spoof\n", "wav.scp:2: audio file of 'a' not found"),
 ])
 def test_make_raw_list_rejects_bad_tables(tmp_path, repo_env, wav_scp, utt2lab, message):
     (tmp_path / "wav.scp").write_text(wav_scp)

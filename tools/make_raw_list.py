@@ -6,10 +6,12 @@
 
 import argparse
 import json
+import os
 import sys
 
-from wedefense.dataset.tables import check_same_keys, read_labels, read_table
+from wedefense.dataset.tables import check_same_keys, iter_lines, read_labels, read_table
 from wedefense.utils.cli import entry_point
+from wedefense.utils.errors import InputError
 from wedefense.utils.fileio import atomic_open
 
 
@@ -30,6 +32,11 @@ def main(argv=None):
         tuple(args.labels.split(",")) if args.labels else ("bonafide", "spoof"))
     labels = read_labels(args.utt2lab, labels=allowed)
     check_same_keys(wavs, args.wav_scp, labels, args.utt2lab)
+    for lineno, fields in iter_lines(args.wav_scp):
+        path = " ".join(fields[1:])
+        if not os.path.isfile(path):
+            raise InputError(f"audio file of '{fields[0]}' not found: {path}", args.wav_scp,
+                             lineno)
     with atomic_open(args.raw_list) as f:
         for utt, wav in wavs.items():
             f.write(json.dumps({"key": utt, "lab": labels[utt], "wav": wav}) + "\n")
