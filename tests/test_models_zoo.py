@@ -129,8 +129,11 @@ def test_registry_errors_name_the_known_choices():
                      **TINY["ResNet18"], "projection_args": {"project_type": "oc_softmax"}})
 
 
-RECIPE_CONFIGS = sorted(glob.glob(os.path.join(REPO, "egs", "detection", "*", "v*", "conf",
-                                               "*.yaml")))
+# SSL configs name pretrained checkpoints that are not on disk here; tests/test_ssl.py builds
+# each of them on a tiny architecture instead
+RECIPE_CONFIGS = sorted(p for p in glob.glob(os.path.join(REPO, "egs", "detection", "*", "v*",
+                                                          "conf", "*.yaml"))
+                        if load_yaml(p).get("frontend") != "ssl")
 
 
 @pytest.mark.parametrize("path", RECIPE_CONFIGS,

@@ -30,6 +30,7 @@ from wedefense.dataset.loader import train_loader, utterance_loader
 from wedefense.dataset.tables import read_labels
 from wedefense.metrics.detection import compute_metrics
 from wedefense.models.margin_scheduler import build_margin_scheduler
+from wedefense.models.param_groups import build_param_groups, group_lr_lambdas
 from wedefense.models.registry import build_model, count_parameters
 from wedefense.utils import distributed as dist_utils
 from wedefense.utils.checkpoint import epoch_checkpoints, load_checkpoint, save_checkpoint
@@ -220,7 +221,9 @@ def main(argv=None):
                 config["model"], count_parameters(model) / 1e6, device, classes,
                 config["class_counts"], config.get("optimizer_args", {}).get("lr", 1e-3))
     optimizer_cls = getattr(torch.optim, config.get("optimizer", "Adam"))
-    optimizer = optimizer_cls(model.parameters(), **config.get("optimizer_args", {"lr": 1e-3}))
+    # frontend_lr_ratio / frozen_frontend_steps: see wedefense/models/param_groups.py
+    optimizer = optimizer_cls(build_param_groups(model, config),
+                              **config.get("optimizer_args", {"lr": 1e-3}))
 
     dataset, loader = train_loader(train_items, classes, config, rank, world_size)
     batch_size = config.get("dataloader_args", {}).get("batch_size", 32)
@@ -231,9 +234,10 @@ def main(argv=None):
     num_epochs = config.get("num_epochs", 10)
     sched_args = dict(config.get("scheduler_args", {}))
     warmup_steps = int(sched_args.pop("warmup_epochs", 0) * steps_per_epoch)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_multiplier(
-        config.get("scheduler", "exponential"), num_epochs * steps_per_epoch, warmup_steps,
-        **sched_args))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, group_lr_lambdas(
+        optimizer, lr_multiplier(config.get("scheduler", "exponential"),
+                                 num_epochs * steps_per_epoch, warmup_steps, **sched_args),
+        model, config))
     scaler = torch.amp.GradScaler(enabled=device.type == "cuda" and config.get("amp") == "fp16")
     margin_scheduler = build_margin_scheduler(config, model.projection)
 

@@ -194,6 +194,16 @@ def export_bundle(config_path, model_path, out_dir, calibration_path=None,
     if not 0 < hop_seconds <= window_seconds:
         raise InputError(f"need 0 < hop <= window, got hop={hop_seconds}, window={window_seconds}")
 
+    if config.get("frontend") == "ssl":
+        # model.pt carries the SSL weights, so the bundle must not point at the pretrained
+        # checkpoint's directory on the machine that trained it: store the architecture instead
+        frontend = llr_model.frontend
+        args = {k: v for k, v in config.get("frontend_args", {}).items()
+                if k not in ("pretrained", "config_overrides")}
+        args.update(config=frontend.architecture_config(),
+                    normalize_waveform=frontend.normalize_waveform)
+        config = {**config, "frontend_args": args}
+
     out_dir = os.path.abspath(out_dir)
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
