@@ -201,6 +201,60 @@ def _masked_mean(x, valid):
     return (x * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
+class GraphStack(nn.Module):
+    """AASIST's graph half: spectral and temporal graph attention with pooling, two branches of
+    heterogeneous stacking graph attention with a master node, the max graph operation and the
+    readout. Takes the encoder's ``(B, C, F', T')`` map, zero past each utterance's
+    ``lengths`` (in T' frames), and returns the ``(B, 5 * gat_dims[1])`` embedding."""
+
+    def __init__(self, in_channels, spectral_nodes, gat_dims, pool_ratios, temperatures,
+                 dropout, branch_dropout):
+        super().__init__()
+        self.pos_spectral = nn.Parameter(torch.randn(1, spectral_nodes, in_channels))
+        gat0, gat1 = gat_dims
+        self.gat_spectral = GraphAttention(in_channels, gat0, temperatures[0])
+        self.gat_temporal = GraphAttention(in_channels, gat0, temperatures[1])
+        self.pool_spectral = GraphPool(pool_ratios[0], gat0)
+        self.pool_temporal = GraphPool(pool_ratios[1], gat0)
+        self.masters = nn.ParameterList([nn.Parameter(torch.randn(1, 1, gat0)) for _ in "ab"])
+        self.hsgal_first = nn.ModuleList(
+            [HeteroGraphAttention(gat0, gat1, temperatures[2]) for _ in "ab"])
+        self.hsgal_second = nn.ModuleList(
+            [HeteroGraphAttention(gat1, gat1, temperatures[2]) for _ in "ab"])
+        self.pool_h_spectral = nn.ModuleList([GraphPool(pool_ratios[2], gat1) for _ in "ab"])
+        self.pool_h_temporal = nn.ModuleList([GraphPool(pool_ratios[2], gat1) for _ in "ab"])
+        self.branch_drop = nn.Dropout(branch_dropout)
+        self.drop = nn.Dropout(dropout)
+        self.embed_dim = 5 * gat1
+
+    def forward(self, x, lengths):
+        e = x.abs()  # zero past each length, so maxima over time ignore padding
+        spectral = e.max(dim=3).values.transpose(1, 2) + self.pos_spectral  # (B, F', C)
+        temporal = e.max(dim=2).values.transpose(1, 2)  # (B, T', C)
+        s_valid = torch.ones(spectral.shape[:2], dtype=torch.bool, device=x.device)
+        t_valid = time_mask(lengths, temporal.size(1), torch.bool)
+        out_s, s_valid = self.pool_spectral(self.gat_spectral(spectral, s_valid), s_valid)
+        out_t, t_valid = self.pool_temporal(self.gat_temporal(temporal, t_valid), t_valid)
+
+        branches = []
+        for i in range(2):
+            master = self.masters[i].expand(x.size(0), -1, -1)
+            t1, s1, m1 = self.hsgal_first[i](out_t, t_valid, out_s, s_valid, master)
+            s1, s1_valid = self.pool_h_spectral[i](s1, s_valid)
+            t1, t1_valid = self.pool_h_temporal[i](t1, t_valid)
+            t2, s2, m2 = self.hsgal_second[i](t1, t1_valid, s1, s1_valid, m1)
+            branches.append((self.branch_drop(t1 + t2), self.branch_drop(s1 + s2),
+                             self.branch_drop(m1 + m2)))
+        # both branches keep the same number of nodes per utterance, so their masks agree
+        out_t = torch.maximum(branches[0][0], branches[1][0])
+        out_s = torch.maximum(branches[0][1], branches[1][1])
+        master = torch.maximum(branches[0][2], branches[1][2])
+        hidden = torch.cat([_masked_max_abs(out_t, t1_valid), _masked_mean(out_t, t1_valid),
+                            _masked_max_abs(out_s, s1_valid), _masked_mean(out_s, s1_valid),
+                            master.squeeze(1)], dim=1)
+        return self.drop(hidden)
+
+
 class AASIST(nn.Module):
     """AASIST over raw waveforms; ``feats (B, N, 1)`` from the ``raw`` front-end, lengths in
     samples. Defaults are the published AASIST; ``AASIST_L`` builds the light variant.
@@ -235,26 +289,12 @@ class AASIST(nn.Module):
             blocks.append(ResidualBlock(in_channels, out_channels, first=i == 0))
             in_channels = out_channels
         self.encoder = nn.ModuleList(blocks)
-        spectral_nodes = sinc_filters // 3
-        self.pos_spectral = nn.Parameter(torch.randn(1, spectral_nodes, in_channels))
-        gat0, gat1 = gat_dims
-        self.gat_spectral = GraphAttention(in_channels, gat0, temperatures[0])
-        self.gat_temporal = GraphAttention(in_channels, gat0, temperatures[1])
-        self.pool_spectral = GraphPool(pool_ratios[0], gat0)
-        self.pool_temporal = GraphPool(pool_ratios[1], gat0)
-        self.masters = nn.ParameterList([nn.Parameter(torch.randn(1, 1, gat0)) for _ in "ab"])
-        self.hsgal_first = nn.ModuleList(
-            [HeteroGraphAttention(gat0, gat1, temperatures[2]) for _ in "ab"])
-        self.hsgal_second = nn.ModuleList(
-            [HeteroGraphAttention(gat1, gat1, temperatures[2]) for _ in "ab"])
-        self.pool_h_spectral = nn.ModuleList([GraphPool(pool_ratios[2], gat1) for _ in "ab"])
-        self.pool_h_temporal = nn.ModuleList([GraphPool(pool_ratios[2], gat1) for _ in "ab"])
-        self.branch_drop = nn.Dropout(branch_dropout)
-        self.drop = nn.Dropout(dropout)
+        self.graph = GraphStack(in_channels, sinc_filters // 3, gat_dims, pool_ratios,
+                                temperatures, dropout, branch_dropout)
         self.sinc_kernel = sinc_kernel
         self.num_blocks = len(channels)
         self.feat_dim = feat_dim
-        self.embed_dim = 5 * gat1
+        self.embed_dim = self.graph.embed_dim
 
     def min_samples(self):
         """Shortest input that leaves one temporal node."""
@@ -280,31 +320,7 @@ class AASIST(nn.Module):
             mask = time_mask(lengths, x.size(-1), x.dtype)[:, None, None, :]
             x = x * mask
 
-        e = x.abs()  # zero past each length, so maxima over time ignore padding
-        spectral = e.max(dim=3).values.transpose(1, 2) + self.pos_spectral  # (B, F', C)
-        temporal = e.max(dim=2).values.transpose(1, 2)  # (B, T', C)
-        s_valid = torch.ones(spectral.shape[:2], dtype=torch.bool, device=x.device)
-        t_valid = time_mask(lengths, temporal.size(1), torch.bool)
-        out_s, s_valid = self.pool_spectral(self.gat_spectral(spectral, s_valid), s_valid)
-        out_t, t_valid = self.pool_temporal(self.gat_temporal(temporal, t_valid), t_valid)
-
-        branches = []
-        for i in range(2):
-            master = self.masters[i].expand(x.size(0), -1, -1)
-            t1, s1, m1 = self.hsgal_first[i](out_t, t_valid, out_s, s_valid, master)
-            s1, s1_valid = self.pool_h_spectral[i](s1, s_valid)
-            t1, t1_valid = self.pool_h_temporal[i](t1, t_valid)
-            t2, s2, m2 = self.hsgal_second[i](t1, t1_valid, s1, s1_valid, m1)
-            branches.append((self.branch_drop(t1 + t2), self.branch_drop(s1 + s2),
-                             self.branch_drop(m1 + m2)))
-        # both branches keep the same number of nodes per utterance, so their masks agree
-        out_t = torch.maximum(branches[0][0], branches[1][0])
-        out_s = torch.maximum(branches[0][1], branches[1][1])
-        master = torch.maximum(branches[0][2], branches[1][2])
-        hidden = torch.cat([_masked_max_abs(out_t, t1_valid), _masked_mean(out_t, t1_valid),
-                            _masked_max_abs(out_s, s1_valid), _masked_mean(out_s, s1_valid),
-                            master.squeeze(1)], dim=1)
-        return self.drop(hidden)
+        return self.graph(x, lengths)
 
 
 def AASIST_L(**kwargs):

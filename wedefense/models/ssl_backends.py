@@ -79,25 +79,11 @@ class SSLAASIST(nn.Module):
             blocks.append(aasist.ResidualBlock(in_channels, out_channels, first=i == 0))
             in_channels = out_channels
         self.encoder = nn.ModuleList(blocks)
-        spectral_nodes = proj_dim // feature_pool
-        self.pos_spectral = nn.Parameter(torch.randn(1, spectral_nodes, in_channels))
-        gat0, gat1 = gat_dims
-        self.gat_spectral = aasist.GraphAttention(in_channels, gat0, temperatures[0])
-        self.gat_temporal = aasist.GraphAttention(in_channels, gat0, temperatures[1])
-        self.pool_spectral = aasist.GraphPool(pool_ratios[0], gat0)
-        self.pool_temporal = aasist.GraphPool(pool_ratios[1], gat0)
-        self.masters = nn.ParameterList([nn.Parameter(torch.randn(1, 1, gat0)) for _ in "ab"])
-        self.hsgal_first = nn.ModuleList(
-            [aasist.HeteroGraphAttention(gat0, gat1, temperatures[2]) for _ in "ab"])
-        self.hsgal_second = nn.ModuleList(
-            [aasist.HeteroGraphAttention(gat1, gat1, temperatures[2]) for _ in "ab"])
-        self.pool_h_spectral = nn.ModuleList([aasist.GraphPool(pool_ratios[2], gat1) for _ in "ab"])
-        self.pool_h_temporal = nn.ModuleList([aasist.GraphPool(pool_ratios[2], gat1) for _ in "ab"])
-        self.branch_drop = nn.Dropout(branch_dropout)
-        self.drop = nn.Dropout(dropout)
+        self.graph = aasist.GraphStack(in_channels, proj_dim // feature_pool, gat_dims,
+                                       pool_ratios, temperatures, dropout, branch_dropout)
         self.min_frames = 3 ** len(channels)
         self.feat_dim = feat_dim
-        self.embed_dim = 5 * gat1
+        self.embed_dim = self.graph.embed_dim
 
     def forward(self, hidden, frame_lengths):
         if hidden.size(2) < self.min_frames:
@@ -113,29 +99,4 @@ class SSLAASIST(nn.Module):
             lengths = torch.div(lengths, 3, rounding_mode="floor")
             mask = time_mask(lengths, x.size(-1), x.dtype)[:, None, None, :]
             x = x * mask
-
-        e = x.abs()  # zero past each length, so maxima over time ignore padding
-        spectral = e.max(dim=3).values.transpose(1, 2) + self.pos_spectral  # (B, F', C)
-        temporal = e.max(dim=2).values.transpose(1, 2)                      # (B, T', C)
-        s_valid = torch.ones(spectral.shape[:2], dtype=torch.bool, device=x.device)
-        t_valid = time_mask(lengths, temporal.size(1), torch.bool)
-        out_s, s_valid = self.pool_spectral(self.gat_spectral(spectral, s_valid), s_valid)
-        out_t, t_valid = self.pool_temporal(self.gat_temporal(temporal, t_valid), t_valid)
-
-        branches = []
-        for i in range(2):
-            master = self.masters[i].expand(x.size(0), -1, -1)
-            t1, s1, m1 = self.hsgal_first[i](out_t, t_valid, out_s, s_valid, master)
-            s1, s1_valid = self.pool_h_spectral[i](s1, s_valid)
-            t1, t1_valid = self.pool_h_temporal[i](t1, t_valid)
-            t2, s2, m2 = self.hsgal_second[i](t1, t1_valid, s1, s1_valid, m1)
-            branches.append((self.branch_drop(t1 + t2), self.branch_drop(s1 + s2),
-                             self.branch_drop(m1 + m2)))
-        out_t = torch.maximum(branches[0][0], branches[1][0])
-        out_s = torch.maximum(branches[0][1], branches[1][1])
-        master = torch.maximum(branches[0][2], branches[1][2])
-        max_abs, mean = aasist._masked_max_abs, aasist._masked_mean
-        readout = torch.cat([max_abs(out_t, t1_valid), mean(out_t, t1_valid),
-                             max_abs(out_s, s1_valid), mean(out_s, s1_valid),
-                             master.squeeze(1)], dim=1)
-        return self.drop(readout)
+        return self.graph(x, lengths)
