@@ -227,9 +227,10 @@ def main(argv=None):
 
     dataset, loader = train_loader(train_items, classes, config, rank, world_size)
     batch_size = config.get("dataloader_args", {}).get("batch_size", 32)
-    # a shard list names tars: the utterance count comes from utt2lab
-    num_train = len(train_items) if args.data_type == "raw" else len(
-        read_labels(args.train_label, None))
+    # a shard list names tars: the utterance count is the sum of the utt2lab class counts
+    # (speed-perturbed copies split counts without changing their sum)
+    num_train = len(train_items) if args.data_type == "raw" else round(
+        sum(config["class_counts"]))
     steps_per_epoch = max(1, num_train // (world_size * batch_size))
     num_epochs = config.get("num_epochs", 10)
     sched_args = dict(config.get("scheduler_args", {}))
