@@ -23,6 +23,7 @@ node_rank=0
 rdzv_endpoint=""       # host:port of node 0, needed when nnodes > 1
 train_overrides=""     # extra config overrides, e.g. "--num_epochs 3 --optimizer_args.lr 0.01"
 eval_sets="dev eval"
+export_opts=""         # extra export.py options for stage 8, e.g. "--no_torchscript"
 help_message="usage: bash run.sh --corpus_dir DIR [--stage N --stop_stage N] [--config FILE]
   (--stage -1 first downloads the corpus into DIR)
   [--exp_dir DIR] [--num_procs N] [--nnodes N --node_rank R --rdzv_endpoint HOST:PORT]
@@ -144,7 +145,7 @@ fi
 
 if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   echo "stage 8: exporting a self-contained model bundle to $exp_dir/bundle"
-  export_args=()
+  read -r -a export_args <<< "$export_opts"
   [ -f "$exp_dir/calibration.json" ] && export_args+=(--calibration "$exp_dir/calibration.json")
   python -c "import onnx, onnxscript" 2>/dev/null || export_args+=(--no_onnx)  # optional extra
   python wedefense/bin/export.py --exp_dir "$exp_dir" --model "$model_path" \
