@@ -352,6 +352,9 @@ def main(argv=None):
         else:
             logger.info("best %s %.4g at epoch %d", best_metric, best, best_epoch)
         writer.close()
+    # DDP's reducer holds the process group: drop it first, so destroying the group joins
+    # gloo's threads now and not during interpreter shutdown (a sporadic SIGABRT at exit)
+    del ddp_model
     dist_utils.barrier()
     dist_utils.cleanup()
 
