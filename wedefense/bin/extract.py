@@ -24,7 +24,7 @@ import shutil
 import torch
 
 from wedefense.dataset.dataset import read_raw_list
-from wedefense.dataset.loader import utterance_loader
+from wedefense.dataset.loader import GPU_BATCH_SECONDS, default_batch_seconds, utterance_loader
 from wedefense.models.registry import load_trained_model
 from wedefense.utils import distributed
 from wedefense.utils.cli import entry_point
@@ -47,7 +47,7 @@ def get_parser():
                         help="cpu or cuda (default: cuda if available; under torchrun each "
                              "rank uses GPU LOCAL_RANK)")
     parser.add_argument("--max_batch_seconds", type=float, default=None,
-                        help="padded audio seconds per batch (default: 200 on a GPU; 50 on a "
+                        help="padded audio seconds per batch (default: 200 on a GPU; 16 on a "
                              "CPU, where batches larger than the caches get slower, see "
                              "benchmarks/results/extract_speed.md)")
     parser.add_argument("--max_batch_size", type=int, default=64,
@@ -59,8 +59,8 @@ def get_parser():
     return parser
 
 
-def embed_items(model, items, sample_rate, device, max_batch_seconds=200.0, max_batch_size=64,
-                num_workers=1, rank=0, world_size=1):
+def embed_items(model, items, sample_rate, device, max_batch_seconds=GPU_BATCH_SECONDS,
+                max_batch_size=64, num_workers=1, rank=0, world_size=1):
     """``{key: embedding}`` of this rank's share of ``items``."""
     loader = utterance_loader(items, sample_rate, max_batch_seconds, max_batch_size,
                               num_workers=num_workers, rank=rank, world_size=world_size)
@@ -95,7 +95,7 @@ def main(argv=None):
     config, model = load_trained_model(args.config, args.model_path, device)
     sample_rate = config.get("dataset_args", {}).get("sample_rate", 16000)
     items = read_raw_list(args.data_list)
-    max_batch_seconds = args.max_batch_seconds or (50.0 if device == "cpu" else 200.0)
+    max_batch_seconds = args.max_batch_seconds or default_batch_seconds(device)
     embeddings = embed_items(model, items, sample_rate, device, max_batch_seconds,
                              args.max_batch_size, args.num_workers, rank, world_size)
     if world_size > 1:

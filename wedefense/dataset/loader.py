@@ -20,6 +20,16 @@ from wedefense.dataset.dataset import (
     pad_collate,
 )
 
+# Padded audio seconds per batch of whole utterances. On a CPU, a CNN is compute-bound and
+# batches larger than the caches get slower (a 32-channel ResNet18 on 2 cores: 16 s batches
+# 1.3x faster than one at a time, 50 s batches 0.9x; benchmarks/results/extract_speed.md).
+CPU_BATCH_SECONDS = 16.0
+GPU_BATCH_SECONDS = 200.0
+
+
+def default_batch_seconds(device):
+    return CPU_BATCH_SECONDS if str(device).startswith("cpu") else GPU_BATCH_SECONDS
+
 
 def train_loader(items, classes, config, rank=0, world_size=1):
     """``items``: from :func:`~wedefense.dataset.dataset.read_train_list` (utterances or tars)."""
@@ -40,8 +50,8 @@ def train_loader(items, classes, config, rank=0, world_size=1):
     return dataset, loader
 
 
-def utterance_loader(items, sample_rate=16000, max_batch_seconds=200.0, max_batch_size=64,
-                     num_workers=1, rank=0, world_size=1):
+def utterance_loader(items, sample_rate=16000, max_batch_seconds=GPU_BATCH_SECONDS,
+                     max_batch_size=64, num_workers=1, rank=0, world_size=1):
     """Length-sorted, padded batches of whole utterances (raw or shard items); rank r takes
     every world_size-th batch, so ranks share the work and together cover every utterance
     exactly once."""

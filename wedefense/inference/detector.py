@@ -36,6 +36,7 @@ import numpy as np
 
 from wedefense.dataset.audio import load_audio
 from wedefense.dataset.dataset import length_batches
+from wedefense.dataset.loader import default_batch_seconds
 from wedefense.dataset.prepare import audio_duration
 from wedefense.inference import bundle as bundle_io
 from wedefense.metrics.detection import (
@@ -197,8 +198,8 @@ class Detector:
                  c_miss=DEFAULT_C_MISS, c_fa=DEFAULT_C_FA, window_seconds=None,
                  hop_seconds=None):
         self._backend = backend
-        # padded audio per batch: on a CPU, batches larger than the caches get slower
-        self.default_batch_seconds = 50.0 if getattr(backend, "on_cpu", True) else 200.0
+        self.default_batch_seconds = default_batch_seconds(
+            "cpu" if getattr(backend, "on_cpu", True) else "cuda")
         self.manifest = manifest
         self.bundle_dir = bundle_dir
         self.sample_rate = int(manifest["sample_rate"])
