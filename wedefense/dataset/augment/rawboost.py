@@ -14,9 +14,9 @@ Three algorithms model telephony-channel nuisance, alone or combined:
 ``algo`` selects the paper's configurations: 1, 2, 3 alone; 4 = 1+2+3 in series; 5 = 1+2 in
 series (the paper's best on ASVspoof 2021 LA); 6 = 1+3 series; 7 = 2+3 series; 8 = 1 and 2 in
 parallel (their outputs averaged). Defaults: N_f 5, N_b 1-5, f_c 20-8000 Hz, bandwidth
-100-1000 Hz, 10-100 filter coefficients, filter gain 0 dB, non-linear bias 5-20 dB, P 10 %
-(checked against the authors' published defaults); g_sd 2 and SNR 10-40 dB as we recall them
-from the paper, not re-checked. All are overridable in the config.
+100-1000 Hz, 10-100 filter coefficients, filter gain 0 dB, non-linear bias 5-20 dB, P 10 %,
+g_sd 2 and SNR 10-40 dB: the authors' published defaults (checked). All are overridable in the
+config.
 """
 
 import numpy as np
