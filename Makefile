@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 DEMO := egs/detection/demo/v03_resnet18
 
-.PHONY: all env test-env demo test lint clean-demo
+.PHONY: all env test-env demo test lint clean-demo gpu-wheels
 
 all: test
 
@@ -42,3 +42,10 @@ lint: test-env
 
 clean-demo:
 	rm -rf $(DEMO)/corpus $(DEMO)/data $(DEMO)/exp
+
+# Wheels that benchmarks/gpu_checks.sh installs on a GPU machine without network access (its
+# image has torch and transformers but not these).
+gpu-wheels:
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 -d .whl soundfile webdataset braceexpand kaldiio cffi pycparser

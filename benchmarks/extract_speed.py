@@ -12,7 +12,7 @@ all utterances twice with the same model and threads:
 
 Reports utterances per second and the real-time factor (processing time / audio duration, lower
 is faster), and checks that the two give the same embeddings (to 1e-4). Results are appended to
-benchmarks/results/extract_speed.jsonl.
+--out (default benchmarks/results/extract_speed.jsonl).
 """
 
 import argparse
@@ -70,6 +70,8 @@ def main():
     parser.add_argument("--max_batch_seconds", type=float, nargs="+", default=None,
                         help="padded audio seconds per batch; several values: a sweep "
                              "(default: extract.py's default for the device)")
+    parser.add_argument("--out", default=os.path.join(HERE, "results", "extract_speed.jsonl"),
+                        help="append the JSON result here")
     parser.add_argument("--repeats", type=int, default=2,
                         help="corpora timed (each with new lengths); times are summed")
     args = parser.parse_args()
@@ -116,9 +118,11 @@ def main():
     result["speedup"] = {name: round(sum(timings["one_at_a_time"]) / sum(timings[name]), 2)
                          for name in batched}
     print(json.dumps(result, indent=2))
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "extract_speed.jsonl"), "a") as f:
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "a") as f:
         f.write(json.dumps(result) + "\n")
+    if diff > 1e-4:
+        raise SystemExit(f"batched and one-at-a-time embeddings differ by {diff:.2e} (> 1e-4)")
 
 
 if __name__ == "__main__":
