@@ -13,7 +13,7 @@
 # log and one result file per check, plus env.txt. A machine without soundfile, webdataset or
 # kaldiio (a bare GPU image with torch and transformers, no network) takes them as wheels from
 # .whl/, which `make gpu-wheels` fills on a machine with network access.
-set -uo pipefail
+set -euo pipefail
 
 out=${1:?usage: bash benchmarks/gpu_checks.sh OUT_DIR}
 mkdir -p "$out"
@@ -23,7 +23,7 @@ python=${PYTHON:-python3}
 
 if ! $python -c 'import soundfile, webdataset, kaldiio' 2>/dev/null; then
   $python -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/wedefense_site .whl/*.whl || exit 1
+    --target /tmp/wedefense_site .whl/*.whl
   export PYTHONPATH=/tmp/wedefense_site
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -50,12 +50,11 @@ check() {  # name, time limit (s), command...
   local name=$1 limit=$2
   shift 2
   echo "== $name (limit ${limit}s): $*"
-  local start=$SECONDS
-  timeout "$limit" "$@" >"$out/$name.log" 2>&1
-  local rc=$?
+  local start=$SECONDS rc=0
+  timeout "$limit" "$@" >"$out/$name.log" 2>&1 || rc=$?
   tail -n 25 "$out/$name.log"
   echo "== $name: exit $rc after $((SECONDS - start))s"
-  [ "$rc" -eq 0 ] || status=1
+  if [ "$rc" -ne 0 ]; then status=1; fi
 }
 
 # shellcheck disable=SC2086
