@@ -52,11 +52,36 @@ def run_options(*args):
 
 
 def test_parse_options_sets_known_variables():
-    out = run_options("--a-b", "7", "--name=y z", "rest")
-    assert out.returncode == 0 and out.stdout.strip() == "7 y z 1"
+    out = run_options("--a-b", "7", "--name=y z")
+    assert out.returncode == 0 and out.stdout.strip() == "7 y z 0"
 
 
 def test_parse_options_rejects_unknown_and_prints_help():
     bad = run_options("--nme", "2")
     assert bad.returncode != 0 and "unknown option --nme" in bad.stderr
     assert run_options("--help").stdout.strip() == "usage: demo"
+
+
+def test_parse_options_rejects_a_stray_word_instead_of_ignoring_the_rest():
+    # "a_b 3" lacks its "--": the options after it must not be silently dropped
+    out = run_options("a_b", "3", "--name", "y")
+    assert out.returncode != 0 and "unexpected argument 'a_b'" in out.stderr
+    assert out.stdout == ""
+
+
+def test_parse_options_keeps_integer_options_integer():
+    out = run_options("--a_b", "one")
+    assert out.returncode != 0 and "--a_b takes an integer, got 'one'" in out.stderr
+    assert run_options("--a_b", "-1").stdout.strip() == "-1 x 0"
+    assert run_options("--name", "3").stdout.strip() == "1 3 0"  # a string option takes digits
+
+
+def test_parse_options_help_lists_every_option_with_its_current_value(tmp_path):
+    script = tmp_path / "run.sh"
+    script.write_text("stage=1\nsets='dev eval'\nhelp_message='usage: run.sh'\n"
+                      f". {REPO}/tools/parse_options.sh\nlater=1\n")
+    out = subprocess.run(["bash", str(script), "--stage", "4", "--help"], capture_output=True,
+                         text=True)
+    assert out.returncode == 0
+    assert out.stdout.splitlines() == ["usage: run.sh", "options (current values):",
+                                       "  --stage 4", "  --sets 'dev eval'"]
