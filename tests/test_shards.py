@@ -103,6 +103,27 @@ def test_failure_leaves_no_partial_tar_or_list(tmp_path):
     assert "shards_000000001.tar" not in left and not [f for f in left if "tmp" in f]
 
 
+def test_failed_rerun_leaves_no_list_of_mixed_old_and_new_tars(tmp_path):
+    d = make_data_dir(tmp_path, n=7)
+    make_shards(d)
+    os.remove(tmp_path / "audio" / "utt04.wav")
+    with pytest.raises(SystemExit):  # the rerun reshuffles, then dies after rewriting some tars
+        make_shards(d, "--num_threads", "1", "--shuffle")
+    assert not (d / "shard.list").exists()
+
+
+def test_ids_with_a_dot_are_refused_naming_the_file(tmp_path, capsys):
+    d = make_data_dir(tmp_path, n=3)
+    scp = (d / "wav.scp").read_text().replace("utt01", "spk.utt01")
+    (d / "wav.scp").write_text(scp)
+    (d / "utt2lab").write_text((d / "utt2lab").read_text().replace("utt01", "spk.utt01"))
+    with pytest.raises(SystemExit) as e:
+        make_shards(d)
+    assert e.value.code != 0
+    err = capsys.readouterr().err
+    assert "wav.scp" in err and "'spk.utt01' contains '.'" in err
+
+
 def test_rerun_with_fewer_shards_removes_stale_tars(tmp_path):
     d = make_data_dir(tmp_path, n=7)
     make_shards(d)

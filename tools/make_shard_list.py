@@ -15,6 +15,7 @@ a buffer, but one tar per class or speaker would still make batches less random)
 """
 
 import argparse
+import contextlib
 import glob
 import os
 import re
@@ -52,6 +53,11 @@ def get_parser():
 def check_key(key, source):
     if "/" in key or not key or key.startswith("."):
         raise InputError(f"utterance id '{key}' cannot be a tar member name", source)
+    if "." in key:
+        # WebDataset splits a member name at its first dot: 'spk1.utt1.wav' would be read as
+        # key 'spk1' with a field 'utt1.wav', merging every 'spk1.*' utterance into one sample
+        raise InputError(f"utterance id '{key}' contains '.', which WebDataset readers take as "
+                         "the end of the key; rename it (e.g. '.' -> '_')", source)
 
 
 @entry_point
@@ -71,6 +77,10 @@ def main(argv=None):
         keys = [keys[i] for i in np.random.default_rng(args.seed).permutation(len(keys))]
 
     os.makedirs(args.shards_dir, exist_ok=True)
+    # the old list goes first: interrupted, this run must leave no list that names a mix of
+    # old and new tars
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(args.shard_list)
     for stale in glob.glob(os.path.join(args.shards_dir, "shards_*.tar.tmp*")):
         os.remove(stale)  # left by a killed run
     n = args.num_utts_per_shard
