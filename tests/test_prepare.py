@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, write_wav
 from wedefense.dataset import partialspoof
+from wedefense.dataset.prepare import Utterance, write_data_dir
 from wedefense.dataset.tables import read_labels, read_table
 from wedefense.utils.errors import InputError
 
@@ -117,3 +118,15 @@ def test_make_raw_list_rejects_bad_tables(tmp_path, repo_env, wav_scp, utt2lab, 
     assert proc.returncode != 0
     assert message in proc.stderr
     assert not (tmp_path / "raw.list").exists()
+
+
+def test_write_data_dir_takes_a_generator_as_the_guide_shows(tmp_path):
+    paths = [str(tmp_path / f"u{i}.wav") for i in range(3)]
+    for i, p in enumerate(paths):
+        write_wav(p, 0.5 + i * 0.25, i)
+    summary = write_data_dir(tmp_path / "data", (Utterance(f"u{i}", p, "spoof")
+                                                 for i, p in enumerate(paths)))
+    assert summary["num_utts"] == 3
+    assert list(read_table(tmp_path / "data" / "utt2dur")) == ["u0", "u1", "u2"]
+    assert [float(v) for v in read_table(tmp_path / "data" / "utt2dur").values()] == \
+        pytest.approx([0.5, 0.75, 1.0], abs=1e-3)

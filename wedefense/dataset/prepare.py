@@ -74,6 +74,7 @@ def _split_source(source):
 
 def write_data_dir(data_dir, utterances, num_workers=8):
     """Write all tables of one set; each file atomically, so a rerun replaces them whole."""
+    utterances = list(utterances)
     seen = {}
     for u in utterances:
         if u.utt in seen:
