@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -149,3 +150,25 @@ def test_stage8_bundle_reproduces_calibrated_scores(demo_run):
     assert sorted(r[0] for r in rows) == sorted(calibrated)
     for utt, llr, *_ in rows:
         assert float(llr) == pytest.approx(calibrated[utt], abs=1e-4)
+
+
+def test_stage6_calibrates_only_on_dev_scores_of_this_model(demo_run, tmp_path):
+    root, _ = demo_run
+    exp = tmp_path / "exp"
+    shutil.copytree(root / "exp", exp)  # copy2 keeps the mtimes
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep
+               + os.environ["PATH"])
+    cmd = ["bash", os.path.join(RECIPE, "run.sh"), "--stage", "6", "--stop_stage", "6",
+           "--data", str(root / "data"), "--exp_dir", str(exp), "--eval_sets", "eval"]
+    # dev not in --eval_sets is fine while its scores are this model's: dev is converted anyway
+    os.remove(exp / "posteriors" / "dev" / "llr.txt")
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (exp / "posteriors" / "dev" / "llr.txt").is_file()
+    # a model newer than the dev scores (say, re-averaged): calibrating on them would be wrong
+    model = exp / "models" / "avg_model.pt"
+    later = os.path.getmtime(exp / "posteriors" / "dev" / "logits.scp") + 10
+    os.utime(model, (later, later))
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "stage 6 needs dev scores of" in proc.stderr and "avg_model.pt" in proc.stderr

@@ -115,7 +115,16 @@ fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   echo "stage 6: logits to LLR"
-  for dset in $eval_sets; do
+  # Calibration is trained on dev, so dev is always converted, and its scores must be this
+  # model's: stale ones would silently calibrate another system.
+  if [ ! "$exp_dir/posteriors/dev/logits.scp" -nt "$model_path" ]; then
+    echo "run.sh: stage 6 needs dev scores of $model_path: run stages 4-5 with dev in" \
+      "--eval_sets (now '$eval_sets')" >&2
+    exit 1
+  fi
+  llr_sets=$eval_sets
+  [[ " $eval_sets " == *" dev "* ]] || llr_sets="dev $eval_sets"
+  for dset in $llr_sets; do
     python wedefense/bin/logits_to_llr.py --config "$exp_dir/config.yaml" \
       --logits_scp "$exp_dir/posteriors/$dset/logits.scp" \
       --output "$exp_dir/posteriors/$dset/llr.txt"
