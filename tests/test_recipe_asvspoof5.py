@@ -113,3 +113,22 @@ def test_download_reports_unreachable_network(tmp_path, repo_env):
     assert proc.returncode != 0
     assert "cannot reach 127.0.0.1:9" in proc.stderr
     assert not os.path.exists(tmp_path / "c" / "downloads" / "ASVspoof5_protocols.tar.gz")
+
+
+def test_download_checks_the_unpacked_layout(tmp_path, repo_env):
+    corpus = tmp_path / "c"
+    (corpus / "downloads").mkdir(parents=True)
+    with open(os.path.join(RECIPE, "local", "download_database.sh")) as f:
+        archives = [line.split()[0] for line in f
+                    if line.startswith(("flac_", "ASVspoof5_protocols"))]
+    for archive in archives:  # as if every archive had been fetched and unpacked
+        (corpus / "downloads" / f".{archive}.unpacked").touch()
+    args = ["local/download_database.sh", str(corpus)]
+    proc = run_script(RECIPE, args, repo_env, check=False)
+    assert proc.returncode != 0 and "flac_T is missing" in proc.stderr
+    for sub in ("flac_T", "flac_D", "flac_E_eval", "ASVspoof5_protocols"):
+        (corpus / sub).mkdir()
+    proc = run_script(RECIPE, args, repo_env, check=False)
+    assert proc.returncode != 0 and "ASVspoof5.train.tsv is in neither" in proc.stderr
+    (corpus / "ASVspoof5_protocols" / "ASVspoof5.train.tsv").touch()
+    assert "is ready" in run_script(RECIPE, args, repo_env).stdout

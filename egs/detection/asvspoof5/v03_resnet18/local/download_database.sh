@@ -53,4 +53,15 @@ while read -r archive md5; do
   tar -xf "$dir/downloads/$archive" -C "$dir"
   touch "$marker"
 done <<< "$archives"
+
+for sub in flac_T flac_D flac_E_eval; do
+  if [ ! -d "$dir/$sub" ]; then
+    echo "$0: unpacked, but $dir/$sub is missing" >&2
+    exit 1
+  fi
+done
+if [ ! -f "$dir/ASVspoof5.train.tsv" ] && [ ! -f "$dir/ASVspoof5_protocols/ASVspoof5.train.tsv" ]; then
+  echo "$0: unpacked, but ASVspoof5.train.tsv is in neither $dir nor $dir/ASVspoof5_protocols" >&2
+  exit 1
+fi
 echo "$0: ASVspoof 5 is ready in $dir"
