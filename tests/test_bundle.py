@@ -142,3 +142,45 @@ def test_incompatible_or_foreign_bundles_are_refused(bundle, tmp_path):
         Detector.load(str(tmp_path))
     with pytest.raises(InputError, match="not found"):
         Detector.load(str(tmp_path / "nowhere"))
+
+
+@pytest.mark.filterwarnings("ignore:Specified provider")
+def test_onnx_never_falls_back_to_cpu_silently(bundle, monkeypatch):
+    ort = pytest.importorskip("onnxruntime")
+    _, out = bundle
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    with pytest.raises(InputError, match="no CUDAExecutionProvider.*--device cpu"):
+        Detector.load(out, backend="onnx", device="cuda")
+    assert Detector.load(out, backend="onnx", device=None)._backend.on_cpu  # auto: CPU here
+    if "CUDAExecutionProvider" not in ort.InferenceSession(
+            os.path.join(out, "model.onnx"), providers=["CPUExecutionProvider"]).get_providers():
+        # a provider that is listed but cannot start leaves the session on the CPU
+        monkeypatch.setattr(ort, "get_available_providers",
+                            lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+        with pytest.raises(InputError, match="could not start CUDA"):
+            Detector.load(out, backend="onnx", device="cuda")
+
+
+@pytest.mark.parametrize("config, frames", [
+    ({"frontend": "fbank", "model": "ResNet18"}, 2),
+    ({"frontend": "fbank", "frontend_args": {"snip_edges": False}, "model": "ResNet18"}, 2),
+    ({"frontend": "spectrogram", "model": "ResNet18", "mean_norm": False}, 2),
+    ({"frontend": "lfcc", "model": "LCNN_LSTM"}, 2),
+    ({"frontend": "raw", "model": "AASIST_L"}, None),
+])
+def test_min_samples_give_every_input_its_own_score(config, frames):
+    config = {**config, "classes": ["bonafide", "spoof"], "model_args": {
+        **({"m_channels": 4, "embed_dim": 16} if config["model"] == "ResNet18" else {})}}
+    torch.manual_seed(0)
+    model = bundle_io.LLRModel(build_model(config), config["classes"], [1, 1]).eval()
+    n = bundle_io.min_samples(model)
+    if frames is None:  # the raw waveform: the backbone's own minimum
+        assert n == model.backbone.min_samples()
+    else:
+        assert n == model.frontend.frame_length + (frames - 1) * model.frontend.frame_shift
+    wavs, lengths = random_batch([n, n], seed=8)
+    if frames is not None:
+        assert model.frontend(wavs, lengths)[1].min().item() >= frames
+    with torch.no_grad():
+        first, second = model(wavs, lengths).tolist()
+    assert first != second

@@ -1,7 +1,10 @@
 """`wedefense detect` and the Detector API: files, folders, wav.scp, windows and bad input."""
 
+import json
 import math
 import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -173,3 +176,175 @@ def test_import_is_cheap_and_detector_lazy(repo_env):
                           text=True, timeout=120, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "wedefense.inference.detector"
+
+
+def ids_of(inputs):
+    entries, failures = collect_inputs(inputs)
+    assert failures == []
+    return [u for u, _ in entries]
+
+
+def test_ids_are_unique_and_predictable(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for path in ("dA/x.wav", "dB/x.wav", "dC/x.wav", "dC/x.flac", "dC/sub/x.wav",
+                 "audio/a.wav", "audio/a.flac", "audio/solo.wav", ".cache/a.wav"):
+        write_wav(path, 0.1, 0)
+    # the same name in two folders: the folder given tells them apart
+    assert ids_of(["dA", "dB"]) == ["dA/x.wav", "dB/x.wav"]
+    # side by side: the extension; deeper: the path inside the folder given
+    assert ids_of(["dC"]) == ["x.flac", "x.wav", "sub/x.wav"]
+    assert ids_of(["audio/a.wav", "audio/a.flac", "audio/solo.wav"]) == [
+        "a.wav", "a.flac", "solo"]
+    # "./" goes, but a leading dot of a folder name stays
+    assert ids_of(["./audio/a.wav", ".cache/a.wav"]) == ["audio/a.wav", ".cache/a.wav"]
+    # a list's id is the user's: kept as written, a file that would clash gives way
+    scp = tmp_path / "wav.scp"
+    scp.write_text(f"x {tmp_path / 'audio' / 'solo.wav'}\n")
+    assert ids_of([str(scp), "dA/x.wav"]) == ["x", "x.wav"]
+    assert ids_of(["dA/x.wav", str(scp)]) == ["x.wav", "x"]
+    # the same file twice is scored once
+    entries, failures = collect_inputs(["dA", "dA/x.wav", "./dA/x.wav"])
+    assert [u for u, _ in entries] == ["x"] and failures == []
+
+
+def test_cli_scores_every_file_whatever_its_name(bundle_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_wav("dA/x.wav", 0.5, 0)
+    write_wav("dB/x.wav", 0.5, 1)
+    soundfile.write("dB/x.flac", soundfile.read("dA/x.wav")[0], 16000)
+    detect.main(["--model", bundle_dir, "dA", "dB", "--device", "cpu"])
+    table = read_table(capsys.readouterr().out)
+    assert list(table) == ["dA/x.wav", "x.flac", "dB/x.wav"]
+    assert table["dA/x.wav"][0] == table["x.flac"][0] != table["dB/x.wav"][0]
+
+
+def test_binary_inputs_are_unreadable_audio_not_lists(detector, audio, tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("clip.m4a", "movie.mp4", "noise"):
+        (tmp_path / name).write_bytes(bytes(rng.integers(0, 256, 3000, dtype=np.uint8)))
+    (tmp_path / "bad.scp").write_bytes(b"u1 \xff\xfe\x90 a.wav\n")
+    ids = tmp_path / "eval.ids"  # a text list of any name is still read as a list
+    ids.write_text(f"u9 {audio / 'a.wav'}\n")
+    raw_list = tmp_path / "raw.list"  # the loader's JSON Lines
+    raw_list.write_text(json.dumps({"key": "u8", "lab": "spoof", "wav": str(audio / "a.wav")})
+                        + "\n{broken\n")
+    inputs = [str(tmp_path / n) for n in ("clip.m4a", "movie.mp4", "noise", "bad.scp")]
+    results = detector.score_files([str(audio / "a.wav")] + inputs + [str(ids), str(raw_list)],
+                                   on_error="skip")
+    assert [(r.utt, r.error is None) for r in results] == [
+        ("a", True), ("clip", False), ("movie", False), ("noise", False),
+        ("bad.scp", False), ("u9", True), ("u8", True), ("raw.list:2", False)]
+    assert "cannot read audio" in results[1].error and str(tmp_path) in results[1].error
+    assert "not a UTF-8 text list" in results[4].error
+    assert results[0].llr == results[5].llr == results[6].llr
+
+
+def test_results_keep_input_order_failures_included(detector, audio, tmp_path):
+    (tmp_path / "empty").mkdir()
+    scp = tmp_path / "wav.scp"
+    scp.write_text(f"u1 {audio / 'a.wav'}\nbadline\nu2 {audio / 'sub' / 'c.wav'}\n")
+    inputs = [str(tmp_path / "missing.wav"), str(audio / "sub" / "b.flac"),
+              str(tmp_path / "empty"), str(scp), str(audio / "a.wav")]
+    results = detector.score_files(inputs, on_error="skip")
+    assert [(r.utt, r.error is None) for r in results] == [
+        ("missing.wav", False), ("b", True), ("empty", False), ("u1", True),
+        ("wav.scp:2", False), ("u2", True), ("a", True)]
+
+
+def test_unavailable_device_is_a_clear_error(bundle_dir, audio, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(InputError, match="CUDA is not available.*--device cpu"):
+        Detector.load(bundle_dir, device="cuda")
+    with pytest.raises(InputError, match="CUDA is not available"):
+        Detector.load(bundle_dir, device="cuda:1", backend="torchscript")
+    with pytest.raises(InputError, match="unknown device 'gpu'"):
+        Detector.load(bundle_dir, device="gpu")
+    assert Detector.load(bundle_dir, device=None)._backend.on_cpu  # auto: the CPU here
+    with pytest.raises(SystemExit) as exit_:
+        detect.main(["--model", bundle_dir, str(audio / "a.wav"), "--device", "cuda"])
+    assert exit_.value.code == 2
+    assert "error: CUDA is not available" in capsys.readouterr().err
+
+
+def damaged_copy(bundle_dir, tmp_path, damage):
+    out = tmp_path / "damaged"
+    shutil.copytree(bundle_dir, out)
+    manifest = json.loads((out / "bundle.json").read_text())
+    damage(out, manifest)
+    (out / "bundle.json").write_text(json.dumps(manifest))
+    return str(out)
+
+
+@pytest.mark.parametrize("damage, backend, message", [
+    (lambda d, m: (d / "model.ts").write_bytes(b"\x00garbage" * 50), "torchscript",
+     "model.ts: cannot load the TorchScript model"),
+    (lambda d, m: ((d / "model.onnx").write_bytes(b"\x08garbage" * 50),
+                   m["files"].update(onnx="model.onnx")), "onnx",
+     "model.onnx: cannot load the ONNX model"),
+    (lambda d, m: m["files"].pop("config"), "pytorch", "'files' has no 'config' entry"),
+    (lambda d, m: os.remove(d / "model.pt"), "pytorch", "model.pt (weights, listed in "),
+    (lambda d, m: m["files"].update(weights="../model.pt"), "torchscript",
+     "files.weights must be a file name inside the bundle"),
+    (lambda d, m: (d / "config.yaml").write_text("classes: [bonafide, spoof]\n"
+                                                 "class_counts: [1, 1]\n"), "pytorch",
+     "config.yaml: config does not describe a model"),
+])
+def test_damaged_bundle_is_a_clear_error(bundle_dir, audio, tmp_path, capsys, damage, backend,
+                                         message):
+    if backend == "onnx":
+        pytest.importorskip("onnxruntime")
+    damaged = damaged_copy(bundle_dir, tmp_path, damage)
+    with pytest.raises(InputError, match=re.escape(message)):
+        Detector.load(damaged, backend=backend)
+    with pytest.raises(SystemExit) as exit_:
+        detect.main(["--model", damaged, str(audio / "a.wav"), "--backend", backend,
+                     "--device", "cpu"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_window_and_hop_are_checked(bundle_dir, detector):
+    shortest = detector.min_samples / detector.sample_rate
+    with pytest.raises(InputError, match="window_seconds must be at least"):
+        Detector.load(bundle_dir, window_seconds=0.01)  # shorter than the model's minimum
+    with pytest.raises(InputError, match="window_seconds must be at least"):
+        Detector.load(bundle_dir, window_seconds=0)  # 0 is not "the default"
+    with pytest.raises(InputError, match="hop_seconds must be positive"):
+        Detector.load(bundle_dir, hop_seconds=0)
+    with pytest.raises(InputError, match="hop_seconds must be positive"):
+        Detector.load(bundle_dir, window_seconds=1.0, hop_seconds=2.0)
+    d = Detector.load(bundle_dir, window_seconds=shortest)  # exactly the minimum is fine
+    wav = 0.1 * np.random.default_rng(1).standard_normal(3 * detector.min_samples)
+    assert len(d.score_windows(wav, 16000)) == 3
+    with pytest.raises(SystemExit) as exit_:
+        detect.main(["--model", bundle_dir, "x.wav", "--window_seconds", "0.01"])
+    assert exit_.value.code == 2
+
+
+def test_audio_shorter_than_two_frames_is_refused(detector):
+    fbank = 400, 160  # 25 ms frames every 10 ms at 16 kHz
+    assert detector.min_samples == fbank[0] + fbank[1]
+    rng = np.random.default_rng(2)
+    # one fbank frame: mean normalisation would give every such input the same score
+    with pytest.raises(InputError, match="too short to score"):
+        detector.score(0.1 * rng.standard_normal(500), 16000)
+    first, second = (detector.score(0.1 * rng.standard_normal(detector.min_samples), 16000)
+                     for _ in range(2))
+    assert first != second
+
+
+def test_bad_sample_rate_is_an_input_error(detector):
+    wav = np.zeros(16000, dtype=np.float32)
+    for rate in (0, -16000, 16000.5, float("nan")):
+        with pytest.raises(InputError, match="sample rate must be a positive whole number"):
+            detector.score(wav, rate)
+
+
+def test_max_batch_seconds_help_names_the_real_default():
+    from wedefense.dataset.loader import CPU_BATCH_SECONDS, GPU_BATCH_SECONDS
+
+    text = " ".join(detect.get_parser().format_help().split())
+    assert (f"(default: {CPU_BATCH_SECONDS:g} on CPU, {GPU_BATCH_SECONDS:g} on GPU)" in text)

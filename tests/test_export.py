@@ -4,8 +4,9 @@ import json
 import os
 
 import pytest
+import yaml
 
-from tests.test_bundle import CALIBRATION, make_exp_dir
+from tests.test_bundle import CALIBRATION, CONFIG, make_exp_dir
 from wedefense.bin import export
 from wedefense.inference.detector import Detector
 
@@ -53,3 +54,30 @@ def test_export_bad_input_exits_cleanly(tmp_path, capsys, problem, message):
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "bundle").exists()
+
+
+def test_bundle_config_leaves_out_training_data_paths(tmp_path):
+    # train.py records the absolute data paths under "data"
+    config = {**CONFIG, "data": {"train_data": "/site/corpus/train/raw.list",
+                                 "train_label": "/site/corpus/train/utt2lab",
+                                 "val_data": None, "val_label": None, "data_type": "raw"}}
+    exp = make_exp_dir(tmp_path, config)
+    out = tmp_path / "bundle"
+    export.main(["--exp_dir", exp, "--out", str(out), "--no_onnx", "--no_torchscript"])
+    text = (out / "config.yaml").read_text()
+    assert "/site/" not in text and "data" not in yaml.safe_load(text)
+    assert yaml.safe_load(text)["model_args"] == CONFIG["model_args"]
+    assert Detector.load(str(out)).classes == CONFIG["classes"]
+
+
+def test_export_onto_a_regular_file_is_a_clear_error(tmp_path, capsys):
+    exp = make_exp_dir(tmp_path)
+    target = tmp_path / "taken"
+    target.write_text("not a bundle\n")
+    for out in (target, target / "bundle"):
+        with pytest.raises(SystemExit) as exit_:
+            export.main(["--exp_dir", exp, "--out", str(out), "--no_onnx", "--no_torchscript"])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert f"error: {target}" in err and "Traceback" not in err
+    assert target.read_text() == "not a bundle\n"

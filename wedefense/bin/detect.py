@@ -21,6 +21,7 @@ import argparse
 import logging
 import sys
 
+from wedefense.dataset.loader import CPU_BATCH_SECONDS, GPU_BATCH_SECONDS
 from wedefense.metrics.detection import DEFAULT_C_FA, DEFAULT_C_MISS, DEFAULT_P_SPOOF
 from wedefense.utils.cli import entry_point, setup_logging
 from wedefense.utils.errors import InputError
@@ -39,7 +40,8 @@ def get_parser():
     parser.add_argument("--model", required=True, help="bundle directory from wedefense export")
     parser.add_argument("--out", default=None, help="write the table here instead of stdout")
     parser.add_argument("--device", default=None,
-                        help="cpu, cuda or cuda:N (default: cuda if available, else cpu)")
+                        help="cpu, cuda or cuda:N (default: cuda if available, else cpu); "
+                             "an unavailable device is an error, not a silent fall-back")
     parser.add_argument("--backend", default="pytorch",
                         choices=("pytorch", "torchscript", "onnx"),
                         help="which form of the bundle runs (default: %(default)s)")
@@ -57,16 +59,11 @@ def get_parser():
                         help="also write per-window scores: utt<TAB>start<TAB>end<TAB>llr "
                              "(seconds)")
     parser.add_argument("--max_batch_seconds", type=float, default=None,
-                        help="padded audio seconds per batch (default: 50 on CPU, 200 on GPU)")
+                        help=f"padded audio seconds per batch (default: {CPU_BATCH_SECONDS:g} "
+                             f"on CPU, {GPU_BATCH_SECONDS:g} on GPU)")
     parser.add_argument("--num_workers", type=int, default=4,
                         help="audio-reading threads (default: %(default)s)")
     return parser
-
-
-def default_device():
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def format_rows(results):
@@ -91,7 +88,7 @@ def main(argv=None):
     setup_logging()
     from wedefense.inference.detector import Detector
 
-    detector = Detector.load(args.model, device=args.device or default_device(),
+    detector = Detector.load(args.model, device=args.device,
                              backend=args.backend, p_spoof=args.p_spoof, c_miss=args.c_miss,
                              c_fa=args.c_fa, window_seconds=args.window_seconds,
                              hop_seconds=args.hop_seconds)

@@ -49,6 +49,8 @@ ONNX = "model.onnx"
 # anything up to one window is scored whole, exactly as recipe stages 4-6 score it.
 DEFAULT_WINDOW_SECONDS = 30.0
 DEFAULT_HOP_SECONDS = 15.0
+# config keys that only training reads; a bundle's config.yaml leaves them out
+TRAINING_ONLY_KEYS = ("data",)
 
 
 class LLRModel(nn.Module):
@@ -91,6 +93,27 @@ class LLRModel(nn.Module):
         return llr * self.calibration_scale + self.calibration_offset
 
 
+def min_samples(llr_model):
+    """The shortest input, in samples, that the model scores meaningfully.
+
+    A framed front-end (fbank, LFCC, spectrogram, SSL) must give at least two frames: from a
+    single frame, mean normalisation leaves all zeros (every such input would get the same
+    score) and deltas are zero. A backbone that pools time may need more frames; it states
+    them as ``min_frames`` (SSL_AASIST) or, for the raw waveform (one "frame" per sample),
+    as ``min_samples()`` (AASIST).
+    """
+    frontend, backbone = llr_model.frontend, llr_model.backbone
+    frames = max(2, int(getattr(backbone, "min_frames", 1)))
+    if hasattr(frontend, "frame_length"):
+        # frame_length + (k - 1) * shift samples give k frames whether or not edges are snipped
+        needed = int(frontend.frame_length) + (frames - 1) * int(frontend.frame_shift)
+    else:
+        needed = frames
+    if callable(getattr(backbone, "min_samples", None)):
+        needed = max(needed, int(backbone.min_samples()))
+    return needed
+
+
 def read_calibration(path):
     """A one-system calibration model written by ``wedefense/bin/calibrate.py train``."""
     from wedefense.calibration.logistic import load_model
@@ -118,7 +141,11 @@ def build_llr_model(config, state_dict, bonafide_classes=("bonafide",), calibrat
     from wedefense.models.registry import build_model
 
     classes, counts = _class_info(config, config_path)
-    detector = build_model(config)
+    try:
+        detector = build_model(config)
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(f"config does not describe a model this version can build "
+                         f"({type(e).__name__}: {e})", config_path) from None
     try:
         detector.load_state_dict(state_dict)
     except RuntimeError as e:
@@ -146,11 +173,11 @@ def export_onnx(llr_model, path, sample_rate, opset=18):
         raise InputError("ONNX export needs the packages onnx and onnxscript: "
                          "pip install 'wedefense[export]'") from None
     llr_model = llr_model.cpu().eval()
-    min_samples = llr_model.frontend.frame_length
+    shortest = max(2, min_samples(llr_model))
     example = torch.zeros(2, sample_rate)
     lengths = torch.tensor([sample_rate, sample_rate // 2])
     batch = torch.export.Dim("batch", min=1, max=4096)
-    samples = torch.export.Dim("samples", min=min_samples, max=sample_rate * 3600 * 4)
+    samples = torch.export.Dim("samples", min=shortest, max=sample_rate * 3600 * 4)
     # the exporter reports each graph pass through logging and warnings; keep the log readable
     for name in ("onnx_ir", "onnxscript", "torch.onnx", "torch.export", "torch._export"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -183,6 +210,10 @@ def export_bundle(config_path, model_path, out_dir, calibration_path=None,
     The directory is assembled under a temporary name and renamed into place, so a reader never
     sees half a bundle and a failed export leaves an existing bundle untouched.
     """
+    out_dir = os.path.abspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise InputError("the bundle path exists and is not a directory; give a directory "
+                         "to write (an existing bundle there is replaced)", out_dir)
     config = load_yaml(config_path)
     if bonafide_classes is None:  # training records them when it adds bona fide classes
         bonafide_classes = tuple(config.get("bonafide_classes", ("bonafide",)))
@@ -203,10 +234,16 @@ def export_bundle(config_path, model_path, out_dir, calibration_path=None,
         args.update(config=frontend.architecture_config(),
                     normalize_waveform=frontend.normalize_waveform)
         config = {**config, "frontend_args": args}
+    # the training and validation data paths (``data``, written by train.py) are of no use
+    # to a reader of the bundle and would leak the training machine's paths
+    config = {k: v for k, v in config.items() if k not in TRAINING_ONLY_KEYS}
 
-    out_dir = os.path.abspath(out_dir)
     parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create the bundle's parent directory: {e.strerror or e}",
+                         parent) from None
     tmp_dir = os.path.join(parent, f".{os.path.basename(out_dir)}.tmp{os.getpid()}")
     shutil.rmtree(tmp_dir, ignore_errors=True)
     os.makedirs(tmp_dir)
@@ -237,7 +274,7 @@ def export_bundle(config_path, model_path, out_dir, calibration_path=None,
             "output": "llr" if calibration is None else "calibrated_llr",
             "inputs": {"wav": "float32 (batch, samples), mono, in [-1, 1], zero-padded",
                        "lengths": "int64 (batch,), valid samples of each row"},
-            "min_samples": int(llr_model.frontend.frame_length),
+            "min_samples": min_samples(llr_model),
             "window_seconds": float(window_seconds),
             "hop_seconds": float(hop_seconds),
             "files": files,
@@ -292,7 +329,44 @@ def read_manifest(bundle_dir):
     for key in ("sample_rate", "classes", "class_counts", "files"):
         if key not in manifest:
             raise InputError(f"bundle manifest has no '{key}'", path)
+    _check_manifest(manifest, bundle_dir, path)
     return manifest
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _check_manifest(manifest, bundle_dir, path):
+    """Types of the entries a reader uses, and every listed file present in the bundle."""
+    rate = manifest["sample_rate"]
+    if not (isinstance(rate, int) and not isinstance(rate, bool) and rate > 0):
+        raise InputError(f"bundle manifest: 'sample_rate' must be a positive integer, got "
+                         f"{rate!r}", path)
+    classes, counts = manifest["classes"], manifest["class_counts"]
+    if not (isinstance(classes, list) and classes and isinstance(counts, list)
+            and len(counts) == len(classes)):
+        raise InputError("bundle manifest: 'classes' and 'class_counts' must be lists of the "
+                         "same non-zero length", path)
+    for key in ("min_samples", "window_seconds", "hop_seconds"):
+        if key in manifest and not (_is_number(manifest[key]) and manifest[key] > 0):
+            raise InputError(f"bundle manifest: '{key}' must be a positive number, got "
+                             f"{manifest[key]!r}", path)
+    files = manifest["files"]
+    if not isinstance(files, dict):
+        raise InputError("bundle manifest: 'files' must map roles to file names", path)
+    for role in ("config", "weights"):
+        if role not in files:
+            raise InputError(f"bundle manifest: 'files' has no '{role}' entry", path)
+    for role, name in files.items():
+        if not (isinstance(name, str) and name and os.path.basename(name) == name
+                and name not in (".", "..")):
+            raise InputError(f"bundle manifest: files.{role} must be a file name inside the "
+                             f"bundle, got {name!r}", path)
+        if not os.path.isfile(os.path.join(bundle_dir, name)):
+            raise InputError(f"the bundle is incomplete: {name} ({role}, listed in "
+                             f"{MANIFEST}) is missing", bundle_dir)
 
 
 def load_llr_model(bundle_dir, manifest=None):

@@ -25,9 +25,13 @@ prior, ``sigmoid(llr + ln((1 - Pspoof) / Pspoof))``. Both assume the LLR is cali
 the bundle with a calibration model (``wedefense/bin/calibrate.py``) for decisions you can trust.
 """
 
+import codecs
+import collections
 import dataclasses
+import json
 import math
 import os
+import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional
@@ -49,7 +53,10 @@ from wedefense.utils.errors import InputError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au",
                     ".snd", ".w64", ".caf", ".sph", ".nist")
+LIST_EXTENSIONS = (".scp", ".list", ".lst", ".txt")
 BACKENDS = ("pytorch", "torchscript", "onnx")
+# bytes read to tell a text list from a binary file when the extension does not say
+_SNIFF_BYTES = 8192
 
 
 @dataclasses.dataclass
@@ -86,33 +93,126 @@ def _is_audio(path):
     return path.lower().endswith(AUDIO_EXTENSIONS)
 
 
-def _read_scp(path):
-    entries, failures = [], []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            fields = line.split(maxsplit=1)
-            if not fields:
-                continue
-            if len(fields) < 2:
-                failures.append((f"{path}:{lineno}", "expected '<utt> <audio path>'"))
-                continue
-            utt, wav = fields[0], fields[1].strip()
-            if wav.endswith("|"):
-                failures.append((utt, f"{path}:{lineno}: piped commands are not supported; "
-                                      "convert the audio to files first"))
-                continue
-            entries.append((utt, wav))
-    return entries, failures
+def _is_list(path):
+    """A list is named ``*.scp``, ``*.list``, ``*.lst`` or ``*.txt``; a file with an extension
+    that is neither a list's nor a known audio one is a list if it starts as UTF-8 text. Anything
+    else goes to the audio reader, which reports what it cannot decode (.m4a, .mp4, ...)."""
+    lower = path.lower()
+    if lower.endswith(LIST_EXTENSIONS):
+        return True
+    if lower.endswith(AUDIO_EXTENSIONS):
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF_BYTES)
+    except OSError:
+        return False  # the audio reader reports it
+    if b"\0" in head:
+        return False
+    try:  # final=False: a multi-byte character cut by the sample size is not an error
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
-def collect_inputs(inputs):
-    """Expand audio files, directories (searched recursively for audio) and ``wav.scp`` lists
-    into ``(entries [(utt, path)], failures [(input, message)])``.
+def _read_list(path):
+    """Records ``(utt, audio path, None)`` and ``(None, name, error)`` in line order, of a
+    ``wav.scp`` (``<utt> <path>`` lines) or a ``raw.list`` (JSON Lines with key and wav)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except UnicodeDecodeError as e:
+        return [(None, path, f"not a UTF-8 text list ({e.reason} at byte {e.start}); a list "
+                             "has '<utt> <audio path>' lines")]
+    except OSError as e:
+        return [(None, path, f"cannot read the list: {e.strerror or e}")]
+    records = []
+    for lineno, line in enumerate(lines, 1):
+        where = f"{path}:{lineno}"
+        if line.lstrip().startswith("{"):
+            try:
+                record = json.loads(line)
+                utt, wav = str(record["key"]), str(record["wav"])
+            except (ValueError, KeyError, TypeError):
+                records.append((None, where, "expected a JSON object with 'key' and 'wav'"))
+                continue
+            if len(utt.split()) != 1:
+                records.append((None, where, f"bad id {utt!r} (one word, no spaces)"))
+                continue
+            records.append((utt, wav, None))
+            continue
+        fields = line.split(maxsplit=1)
+        if not fields:
+            continue
+        if len(fields) < 2:
+            records.append((None, where, "expected '<utt> <audio path>'"))
+            continue
+        utt, wav = fields[0], fields[1].strip()
+        if wav.endswith("|"):
+            records.append((None, utt, f"{where}: piped commands are not supported; convert "
+                                       "the audio to files first"))
+            continue
+        records.append((utt, wav, None))
+    if not records:
+        records.append((None, path, "no audio files listed"))
+    return records
 
-    Ids are the file names without extension; where two files share a name, the path relative
-    to the directory given (or the full path) is used instead, so every id is unique.
+
+def _as_id(text):
+    """Ids are whitespace-free table keys with '/' between folders."""
+    return "_".join(text.replace(os.sep, "/").split())
+
+
+def _id_candidates(path, root):
+    """Ever more specific ids of a file found in directory ``root`` (None: named directly)."""
+    name = os.path.basename(path)
+    shown = os.path.normpath(os.path.relpath(path, root) if root else path)
+    shown = shown.replace(os.sep, "/").removeprefix("./")
+    candidates = [os.path.splitext(name)[0], name, shown]
+    if root:
+        folder = os.path.basename(os.path.abspath(root))
+        candidates.append(f"{folder}/{shown}")
+    candidates.append(os.path.abspath(path))
+    return [_as_id(c) for c in candidates]
+
+
+def _assign_ids(files, reserved):
+    """Unique ids of ``files`` ``[(path, root)]``, none of them in ``reserved``.
+
+    Each file starts with its stem; while several files share an id, or an id is reserved,
+    each of those files moves on to its next candidate (:func:`_id_candidates`), so the result
+    does not depend on the order of the inputs. Only different files whose paths differ in
+    whitespace alone can still share an id; later ones get a ``~2``, ``~3`` suffix.
     """
-    entries, failures = [], []
+    candidates = [_id_candidates(path, root) for path, root in files]
+    level = [0] * len(files)
+    while True:
+        ids = [c[k] for c, k in zip(candidates, level)]
+        counts = collections.Counter(ids)
+        moved = False
+        for i, utt in enumerate(ids):
+            if (counts[utt] > 1 or utt in reserved) and level[i] + 1 < len(candidates[i]):
+                level[i] += 1
+                moved = True
+        if not moved:
+            break
+    taken, unique = set(reserved), []
+    for utt in ids:
+        final, n = utt, 1
+        while final in taken:
+            n += 1
+            final = f"{utt}~{n}"
+        taken.add(final)
+        unique.append(final)
+    return unique
+
+
+def _collect(inputs):
+    """All inputs expanded, in input order (a directory's files sorted, a list's in line order),
+    as ``[(utt, path, error)]``: ``error`` is None for audio to score, else why ``path`` (or the
+    list line) failed, and then ``utt`` is None."""
+    records = []  # (utt or None, path, root directory or None, error or None)
     for item in inputs:
         item = os.fspath(item)
         if os.path.isdir(item):
@@ -121,45 +221,93 @@ def collect_inputs(inputs):
                 dirs.sort()
                 found += [os.path.join(root, f) for f in sorted(files) if _is_audio(f)]
             if not found:
-                failures.append((item, "no audio files in this directory (looked for "
-                                       f"{', '.join(AUDIO_EXTENSIONS)})"))
-            entries += [(None, p, item) for p in found]
-        elif os.path.isfile(item) and not _is_audio(item):
-            # a Kaldi-style list; anything else that is not audio fails as unreadable below
-            scp_entries, scp_failures = _read_scp(item)
-            if not scp_entries and not scp_failures:
-                scp_failures.append((item, "no audio files listed"))
-            entries += [(utt, p, None) for utt, p in scp_entries]
-            failures += scp_failures
+                records.append((None, item, None, "no audio files in this directory (looked "
+                                                  f"for {', '.join(AUDIO_EXTENSIONS)})"))
+            records += [(None, p, item, None) for p in found]
         elif not os.path.exists(item):
-            failures.append((item, "file or directory not found"))
-        else:
-            entries.append((None, item, None))
-    stems = {}
-    for utt, path, _ in entries:
-        if utt is None:
-            stem = os.path.splitext(os.path.basename(path))[0]
-            stems[stem] = stems.get(stem, 0) + 1
-    named, seen = [], set()
-    for utt, path, root in entries:
-        if utt is None:
-            utt = os.path.splitext(os.path.basename(path))[0]
-            if stems[utt] > 1:
-                rel = os.path.relpath(path, root) if root else path
-                utt = os.path.splitext(rel)[0].replace(os.sep, "/").lstrip("./")
-        utt = "_".join(utt.split())  # ids are whitespace-free table keys
-        if utt in seen:
-            failures.append((path, f"duplicate id '{utt}'"))
+            records.append((None, item, None, "file or directory not found"))
+        elif os.path.isfile(item) and _is_list(item):
+            records += [(utt, p, None, error) for utt, p, error in _read_list(item)]
+        else:  # audio, or something the audio reader will report as unreadable
+            records.append((None, item, None, None))
+
+    # a list's ids are the user's, kept as written (a repeat is an error); a file given twice
+    # (directly or through a directory) is scored once; the other files get ids around them
+    listed, first, files, repeats = set(), {}, [], set()
+    for i, (utt, path, _, error) in enumerate(records):
+        if error is not None:
             continue
-        seen.add(utt)
-        named.append((utt, path))
-    return named, failures
+        if utt is not None:
+            if utt in listed:
+                records[i] = (None, path, None, f"duplicate id '{utt}' (listed twice)")
+            listed.add(utt)
+            continue
+        key = os.path.normcase(os.path.realpath(path))
+        if key in first:
+            repeats.add(i)
+            continue
+        first[key] = path
+        files.append(i)
+    for i, utt in zip(files, _assign_ids([records[i][1:3] for i in files], listed)):
+        records[i] = (utt, records[i][1], None, None)
+    return [(utt, path, error) for i, (utt, path, _, error) in enumerate(records)
+            if i not in repeats]
+
+
+def collect_inputs(inputs):
+    """Expand audio files, directories (searched recursively for audio) and lists (``wav.scp``
+    or the loader's ``raw.list``; see :func:`_is_list` for what counts as one) into
+    ``(entries [(utt, path)], failures [(input, message)])``, each in input order. A file that
+    is neither audio by name nor a list (.m4a, .mp4) is an entry the audio reader rejects.
+
+    Ids: a list's ids are kept as written (a repeated one is a failure). A file gets its name
+    without extension when no other input has that id; files that would share an id, or take
+    one a list uses, get the first of these that is unique: the file name with its extension
+    (``x.wav``, ``x.flac``), its path relative to the directory given (``sub/x.wav``) or as given
+    on the command line (``audio/x.wav``), the directory's own name before that (``dA/x.wav``),
+    the absolute path. Whitespace in ids becomes ``_``. A file given twice is scored once.
+    """
+    entries, failures = [], []
+    for utt, path, error in _collect(inputs):
+        if error is None:
+            entries.append((utt, path))
+        else:
+            failures.append((path, error))
+    return entries, failures
+
+
+_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+
+
+def _check_device(device):
+    """``device`` as a string, or None for "the GPU if there is one"; InputError unless it is
+    cpu, cuda or cuda:N."""
+    if device is None:
+        return None
+    name = str(device).strip().lower()
+    if not _DEVICE.fullmatch(name):
+        raise InputError(f"unknown device '{device}' (use cpu, cuda or cuda:N)")
+    return name
+
+
+def _first_line(error):
+    return (str(error).strip().splitlines() or [""])[0][:300]
 
 
 class _TorchBackend:
     def __init__(self, module, device):
         import torch
 
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda"):
+            if not torch.cuda.is_available():
+                raise InputError("CUDA is not available (no usable GPU, or this torch is built "
+                                 "without CUDA); use --device cpu")
+            index = int(device.partition(":")[2] or 0)
+            if index >= torch.cuda.device_count():
+                raise InputError(f"no GPU {device}: this machine has "
+                                 f"{torch.cuda.device_count()} (cuda:0 ...)")
         self.torch = torch
         self.device = torch.device(device)
         self.module = module.to(self.device).eval()
@@ -180,11 +328,27 @@ class _OnnxBackend:
         except ImportError:
             raise InputError("the onnx backend needs onnxruntime: "
                              "pip install 'wedefense[export]'") from None
+        has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+        if device is None:
+            device = "cuda" if has_cuda else "cpu"
         providers = ["CPUExecutionProvider"]
-        if str(device).startswith("cuda"):
-            providers.insert(0, "CUDAExecutionProvider")
-        self.session = onnxruntime.InferenceSession(path, providers=providers)
+        if device.startswith("cuda"):
+            if not has_cuda:
+                raise InputError("this onnxruntime has no CUDAExecutionProvider (it needs the "
+                                 "onnxruntime-gpu package); use --device cpu")
+            index = int(device.partition(":")[2] or 0)
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": index}))
+        try:
+            self.session = onnxruntime.InferenceSession(path, providers=providers)
+        except Exception as e:  # onnxruntime raises its own types for a damaged file
+            raise InputError(f"cannot load the ONNX model ({type(e).__name__}: "
+                             f"{_first_line(e)})", path) from None
         self.on_cpu = self.session.get_providers()[0] == "CPUExecutionProvider"
+        if device.startswith("cuda") and self.on_cpu:
+            # onnxruntime falls back to the CPU when CUDA fails to start; say so instead
+            raise InputError("onnxruntime could not start CUDA (see its warnings above: "
+                             "a CUDA or cuDNN library is missing or does not match); "
+                             "use --device cpu")
 
     def __call__(self, wavs, lengths):
         out = self.session.run(None, {"wav": wavs, "lengths": lengths})[0]
@@ -206,24 +370,45 @@ class Detector:
         self.classes = list(manifest["classes"])
         self.class_counts = list(manifest["class_counts"])
         self.calibrated = "calibration" in manifest["files"]
-        self.min_samples = int(manifest.get("min_samples", 1))
-        window = window_seconds or manifest.get("window_seconds",
-                                                bundle_io.DEFAULT_WINDOW_SECONDS)
-        hop = hop_seconds or min(window, manifest.get("hop_seconds", window / 2))
-        if not 0 < hop <= window:
-            raise InputError(f"need 0 < hop <= window, got hop={hop}, window={window}")
-        self.window_seconds, self.hop_seconds = float(window), float(hop)
+        self.min_samples = max(1, int(manifest.get("min_samples", 1)))
+        if window_seconds is None:
+            window_seconds = manifest.get("window_seconds", bundle_io.DEFAULT_WINDOW_SECONDS)
+        if hop_seconds is None:
+            hop_seconds = min(window_seconds, manifest.get("hop_seconds", window_seconds / 2))
+        self.window_seconds, self.hop_seconds = self._check_windows(window_seconds, hop_seconds)
         self.set_operating_point(p_spoof, c_miss, c_fa)
+
+    def _check_windows(self, window, hop):
+        """``(window, hop)`` in seconds as floats; InputError unless a window holds enough
+        samples for the model and the hop is positive and at most the window."""
+        try:
+            window, hop = float(window), float(hop)
+        except (TypeError, ValueError):
+            raise InputError(f"window and hop must be numbers of seconds, got {window!r} and "
+                             f"{hop!r}") from None
+        shortest = self.min_samples / self.sample_rate
+        if not (math.isfinite(window) and round(window * self.sample_rate) >= self.min_samples):
+            raise InputError(f"window_seconds must be at least {shortest:g} s, the shortest "
+                             f"audio this model scores; got {window:g}")
+        if not (math.isfinite(hop) and round(hop * self.sample_rate) >= 1 and hop <= window):
+            raise InputError(f"hop_seconds must be positive and at most window_seconds "
+                             f"({window:g}); got {hop:g}")
+        return window, hop
 
     @classmethod
     def load(cls, path, device="cpu", backend="pytorch", **kwargs):
         """Load a bundle directory written by ``wedefense export``.
 
-        ``backend``: "pytorch" rebuilds the model from config.yaml and model.pt, "torchscript"
-        runs model.ts, "onnx" runs model.onnx with onnxruntime. Keyword arguments (p_spoof,
-        c_miss, c_fa, window_seconds, hop_seconds) are passed to the constructor.
+        ``device``: "cpu", "cuda" or "cuda:N" (InputError if it is not available), or None for
+        a GPU if there is one. ``backend``: "pytorch" rebuilds the model from config.yaml and
+        model.pt, "torchscript" runs model.ts, "onnx" runs model.onnx with onnxruntime. Keyword
+        arguments (p_spoof, c_miss, c_fa, window_seconds, hop_seconds) are passed to the
+        constructor.
         """
         path = os.fspath(path)
+        device = _check_device(device)
+        if backend not in BACKENDS:
+            raise InputError(f"unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
         manifest = bundle_io.read_manifest(path)
         files = manifest["files"]
         if backend == "pytorch":
@@ -233,17 +418,19 @@ class Detector:
 
             if "torchscript" not in files:
                 raise InputError("this bundle has no TorchScript model", path)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                scripted = torch.jit.load(os.path.join(path, files["torchscript"]),
-                                          map_location="cpu")
+            model_path = os.path.join(path, files["torchscript"])
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    scripted = torch.jit.load(model_path, map_location="cpu")
+            except Exception as e:  # torch raises many types for a damaged file
+                raise InputError(f"cannot load the TorchScript model ({type(e).__name__}: "
+                                 f"{_first_line(e)})", model_path) from None
             runner = _TorchBackend(scripted, device)
-        elif backend == "onnx":
+        else:
             if "onnx" not in files:
                 raise InputError("this bundle has no ONNX model", path)
             runner = _OnnxBackend(os.path.join(path, files["onnx"]), device)
-        else:
-            raise InputError(f"unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
         return cls(runner, manifest, bundle_dir=path, **kwargs)
 
     def set_operating_point(self, p_spoof=DEFAULT_P_SPOOF, c_miss=DEFAULT_C_MISS,
@@ -273,11 +460,18 @@ class Detector:
         if wav.ndim != 1:
             raise InputError(f"expected a (samples,) or (channels, samples) waveform, "
                              f"got shape {wav.shape}")
-        if int(sample_rate) != self.sample_rate:
+        try:
+            rate = int(sample_rate)
+        except (TypeError, ValueError, OverflowError):
+            rate = None
+        if rate is None or rate != sample_rate or rate <= 0:
+            raise InputError(f"sample rate must be a positive whole number of Hz, got "
+                             f"{sample_rate!r}")
+        if rate != self.sample_rate:
             from scipy.signal import resample_poly
 
-            g = math.gcd(int(sample_rate), self.sample_rate)
-            wav = resample_poly(wav, self.sample_rate // g, int(sample_rate) // g)
+            g = math.gcd(rate, self.sample_rate)
+            wav = resample_poly(wav, self.sample_rate // g, rate // g)
             wav = wav.astype(np.float32)
         return wav
 
@@ -334,26 +528,30 @@ class Detector:
         ``"skip"`` scores every readable file and returns a :class:`FileScore` with ``error``
         set for each failure. ``progress``: a tqdm bar (None: only on a terminal).
         """
-        max_batch_seconds = max_batch_seconds or self.default_batch_seconds
+        if max_batch_seconds is None:
+            max_batch_seconds = self.default_batch_seconds
+        elif not max_batch_seconds > 0:
+            raise InputError(f"max_batch_seconds must be positive, got {max_batch_seconds}")
         if on_error not in ("raise", "skip"):
             raise ValueError("on_error must be 'raise' or 'skip'")
         if isinstance(inputs, (str, os.PathLike)):
             inputs = [inputs]
-        entries, failures = collect_inputs(inputs)
-        results = [FileScore(utt, path) for utt, path in entries]
-        failed = [FileScore(os.path.basename(name), name, error=msg) for name, msg in failures]
+        results = []
+        for utt, path, error in _collect(inputs):
+            if error is not None and on_error == "raise":
+                raise InputError(error, path)
+            results.append(FileScore(utt, path) if error is None
+                           else FileScore(os.path.basename(path), path, error=error))
+        readable = [r for r in results if r.error is None]
 
         def fail(result, error):
             if on_error == "raise":
                 raise InputError(str(error)) if not isinstance(error, InputError) else error
             result.error = str(error)
 
-        for name, msg in failures:
-            if on_error == "raise":
-                raise InputError(msg, name)
         with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
-            durations = list(pool.map(_header_duration, [r.path for r in results]))
-            for r, d in zip(results, durations):
+            durations = list(pool.map(_header_duration, [r.path for r in readable]))
+            for r, d in zip(readable, durations):
                 if isinstance(d, InputError):
                     fail(r, d)
                 else:
@@ -372,7 +570,7 @@ class Detector:
                 self._score_group(group, loaded, fail, max_batch_seconds)
                 bar.update(len(group))
             bar.close()
-        return results + failed
+        return results
 
     def _load_group(self, pool, group):
         return [pool.submit(_load, r.path, self.sample_rate) for r in group]
@@ -415,6 +613,8 @@ def _header_duration(path):
         return audio_duration(path)
     except InputError as e:
         return e
+    except Exception as e:  # e.g. a file we may not read
+        return InputError(f"cannot read audio: {e}", path)
 
 
 def _load(path, sample_rate):

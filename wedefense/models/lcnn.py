@@ -88,13 +88,15 @@ class LCNN_LSTM(nn.Module):
         for layer in self.layers:
             x = layer(x)
             if isinstance(layer, nn.MaxPool2d):
-                lengths = torch.div(lengths, 2, rounding_mode="floor")
+                # an utterance shorter than 16 frames keeps one pooled frame: floored to zero,
+                # its every frame would be masked and all such inputs would score the same
+                lengths = torch.div(lengths, 2, rounding_mode="floor").clamp(min=1)
                 mask = time_mask(lengths, x.shape[2], x.dtype)[:, None, :, None]
             x = x * mask
         x = self.dropout(x)
         b, c, t, f = x.shape
         x = x.permute(0, 2, 1, 3).reshape(b, t, c * f)  # (B, T/16, 32 * F/16)
-        packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True,
                                       enforce_sorted=False)
         out, _ = self.lstm(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=t)
