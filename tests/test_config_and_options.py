@@ -85,3 +85,33 @@ def test_parse_options_help_lists_every_option_with_its_current_value(tmp_path):
     assert out.returncode == 0
     assert out.stdout.splitlines() == ["usage: run.sh", "options (current values):",
                                        "  --stage 4", "  --sets 'dev eval'"]
+
+
+FLOAT_FORMS = {"1e-3": 1e-3, "1E+5": 1e5, "-2e3": -2e3, ".5e-1": 0.05, "-.5": -0.5, "2e5": 2e5,
+               "1.0e-3": 1e-3, "1.5E3": 1500.0, "3": 3, "0x10": 16, "1e": "1e", "e3": "e3"}
+
+
+@pytest.mark.parametrize("text, value", FLOAT_FORMS.items())
+def test_exponent_floats_in_files_and_overrides(tmp_path, text, value):
+    # YAML 1.1 would read 1e-3 as a string, and the run would crash epochs later
+    path = tmp_path / "c.yaml"
+    path.write_text(f"lr: {text}\nargs:\n  final_ratio: 0.5\n")
+    config = load_config(path, ["--args.final_ratio", text])
+    for got in (config["lr"], config["args"]["final_ratio"]):
+        assert got == value and type(got) is type(value)
+
+
+def test_saved_config_round_trips_floats_and_float_like_strings(tmp_path):
+    config = {"lr": 1e-3, "tiny": 1e-10, "big": 1e20, "neg": -2e3, "name": "1e5", "dot": ".5e-1",
+              "nested": {"ratio": 1e-2}}
+    save_config(config, tmp_path / "out.yaml")
+    again = load_config(tmp_path / "out.yaml")
+    assert again == config
+    assert [type(again[k]) for k in config] == [type(v) for v in config.values()]
+
+
+def test_exponent_float_override_reaches_the_scheduler(conf):
+    from wedefense.utils.schedulers import lr_multiplier
+    config = load_config(conf, ["--optimizer_args.lr", "1e-2"])
+    assert lr_multiplier("cosine", 10, final_ratio=config["optimizer_args"]["lr"])(10) == \
+        pytest.approx(1e-2)

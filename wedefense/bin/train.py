@@ -9,14 +9,23 @@ resolved config, with the class names and training class counts, is saved to
 ``<exp_dir>/config.yaml``; it is all later stages need to rebuild the model.
 Writes train.log, tensorboard/, models/model_<epoch>.pt (full resume state) and
 models/best_model.pt (weights of the epoch with the best dev metric).
+
+With a raw.list the training class counts (the prior stage 6 removes) are counted from the list
+itself, and a label in --train_label that differs from the list's is an error; a shard.list
+names only tars, so its counts come from --train_label. The dev set and the validation
+options are checked before the first epoch. An epoch's checkpoint is written before its
+validation, so a failing validation loses no training; --resume validates such an epoch first.
+--resume after an early stop trains nothing.
 """
 
 import argparse
+import inspect
 import logging
 import os
 import random
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -25,9 +34,9 @@ from torch.nn.parallel import DistributedDataParallel
 from wedefense.calibration.llr import logits_to_llr
 from wedefense.dataset.augment.spec_augment import attach_spec_augment
 from wedefense.dataset.augment.speed import speed_classes
-from wedefense.dataset.dataset import read_raw_list, read_train_list
+from wedefense.dataset.dataset import item_duration, read_raw_list, read_train_list
 from wedefense.dataset.loader import train_loader, utterance_loader
-from wedefense.dataset.tables import read_labels
+from wedefense.dataset.tables import LABELS, iter_lines, read_labels
 from wedefense.metrics.detection import compute_metrics
 from wedefense.models.margin_scheduler import build_margin_scheduler
 from wedefense.models.param_groups import build_param_groups, group_lr_lambdas
@@ -41,6 +50,13 @@ from wedefense.utils.schedulers import lr_multiplier
 
 logger = logging.getLogger("wedefense.train")
 
+# the dev metrics a best model can be chosen by (all: lower is better)
+BEST_METRICS = ("eer", "min_dcf", "act_dcf", "cllr")
+# validation_args are utterance_loader's batching options; validate() sets the others itself
+VALIDATION_OPTIONS = tuple(name for name in inspect.signature(utterance_loader).parameters
+                           if name not in ("items", "sample_rate", "num_workers", "rank",
+                                           "world_size"))
+
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__,
@@ -48,7 +64,9 @@ def parse_args(argv):
     parser.add_argument("--config", required=True, help="YAML training config")
     parser.add_argument("--exp_dir", required=True, help="experiment directory to write")
     parser.add_argument("--train_data", required=True, help="training raw.list or shard.list")
-    parser.add_argument("--train_label", required=True, help="training utt2lab (class counts)")
+    parser.add_argument("--train_label", required=True,
+                        help="training utt2lab: the class counts of a shard list; a raw list "
+                             "is counted itself and checked against it")
     parser.add_argument("--val_data", help="dev raw.list or shard.list; without it no best "
                         "model is chosen")
     parser.add_argument("--val_label", help="dev utt2lab")
@@ -100,15 +118,52 @@ def set_rng_state(state):
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def check_train_labels(items, list_path, label_path, classes):
+    """A raw list's own labels, checked against its utt2lab: a label that differs is an error
+    naming the utt2lab line; ids in only one of them are reported (a list may be a subset)."""
+    labels = read_labels(label_path, labels=classes)
+    for item in items:
+        if not isinstance(item.get("lab"), str):
+            raise InputError(f"training utterance '{item['key']}' has no 'lab'", list_path)
+    in_list = {item["key"]: item["lab"] for item in items}
+    for lineno, fields in iter_lines(label_path):
+        utt, lab = fields
+        if utt in in_list and in_list[utt] != lab:
+            raise InputError(f"label '{lab}' of '{utt}' differs from its label "
+                             f"'{in_list[utt]}' in {list_path}", label_path, lineno)
+    only_list = [k for k in in_list if k not in labels]
+    only_labels = [k for k in labels if k not in in_list]
+    if only_list or only_labels:
+        logger.warning("%s and %s hold different utterances (%d only in the list, e.g. %s; %d "
+                       "only in utt2lab, e.g. %s): class counts come from the list",
+                       list_path, label_path, len(only_list), only_list[:1], len(only_labels),
+                       only_labels[:1])
+    return [item["lab"] for item in items]
+
+
 def resolve_config(args, overrides):
+    """The run's config (with class names and training class counts) and the training items
+    (a raw list's utterances, or a shard list's tars)."""
     config = load_config(args.config, overrides)
+    check_training_options(config)
+    if args.data_type == "raw":
+        # count what is trained on, so the prior stage 6 removes is the one the model saw
+        train_items = read_train_list(args.train_data, config.get("classes"), "raw")
+        train_labels = check_train_labels(train_items, args.train_data, args.train_label,
+                                          config.get("classes"))
+    else:
+        # a shard list names tars: counting it would read every tar's headers; the shards were
+        # made from this utt2lab (stage 2), and the loader checks each streamed label
+        train_items = read_train_list(args.train_data, None, "shard")
+        train_labels = list(read_labels(args.train_label, labels=config.get("classes")).values())
     counts = {}
-    for lab in read_labels(args.train_label, labels=config.get("classes")).values():
+    for lab in train_labels:
         counts[lab] = counts.get(lab, 0) + 1
     classes = config.get("classes") or sorted(counts)
     missing = [c for c in classes if counts.get(c, 0) == 0]
     if missing:
-        raise InputError(f"no training utterance of class {', '.join(missing)}", args.train_label)
+        raise InputError(f"no training utterance of class {', '.join(missing)}",
+                         args.train_data if args.data_type == "raw" else args.train_label)
     config["classes"] = list(classes)
     config["class_counts"] = [counts[c] for c in classes]
     config["data"] = {"train_data": os.path.abspath(args.train_data),
@@ -130,7 +185,54 @@ def resolve_config(args, overrides):
         counts = config["class_counts"]
         config["class_counts"] = [c * (1 - copies * share) for c in counts] + \
             [c * share for _ in range(copies) for c in counts]
-    return config
+    return config, train_items
+
+
+def check_training_options(config):
+    """Options only validation reads fail here, at start-up, not after the first epoch."""
+    metric = config.get("best_metric", "eer")
+    if metric not in BEST_METRICS:
+        raise InputError(f"best_metric '{metric}' is not one of {', '.join(BEST_METRICS)}")
+    options = config.get("validation_args") or {}
+    if not isinstance(options, dict):
+        raise InputError("validation_args must be a mapping of option: value")
+    for key in options:
+        if key not in VALIDATION_OPTIONS:
+            raise InputError(f"unknown validation_args key '{key}' (known: "
+                             f"{', '.join(VALIDATION_OPTIONS)})")
+    for key in ("validate_interval", "save_epoch_interval"):
+        value = config.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{key} must be a positive integer, got {value!r}")
+    patience = config.get("early_stop_patience", -1)
+    if isinstance(patience, bool) or not isinstance(patience, int):
+        raise InputError(f"early_stop_patience must be an integer, got {patience!r}")
+
+
+def read_dev_set(args, rank, world_size):
+    """Dev items and labels, checked before training: every utterance labelled, both classes
+    present (EER needs both), every audio header readable (ranks share the reading)."""
+    labels = read_labels(args.val_label) if args.val_label else None
+    items = read_raw_list(args.val_data, None if labels else LABELS)
+    if labels is None:
+        labels = {it["key"]: it["lab"] for it in items}
+    for it in items:
+        if it["key"] not in labels:
+            raise InputError(f"dev utterance '{it['key']}' has no label", args.val_label)
+    present = {labels[it["key"]] for it in items}
+    if "bonafide" not in present or present == {"bonafide"}:
+        raise InputError("the dev set needs both bona fide and spoof utterances; it has only "
+                         f"{', '.join(sorted(present))}", args.val_label or args.val_data)
+    error = None
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(item_duration, items[rank::world_size]))
+    except (InputError, OSError) as e:
+        error = str(e)
+    errors = [e for e in dist_utils.all_gather_objects(error) if e is not None]
+    if errors:  # every rank stops, with the same message
+        raise InputError(f"dev set: {errors[0]}")
+    return items, labels
 
 
 LR_SCALING = {"none": lambda n: 1.0, "linear": float, "sqrt": lambda n: n ** 0.5}
@@ -159,14 +261,25 @@ def autocast_context(device, amp):
     return torch.autocast(device_type="cuda", dtype=dtype)
 
 
+def sync_buffers(model):
+    """Give every rank rank 0's buffers (BatchNorm running statistics). DDP copies them from
+    rank 0 only at the start of each training forward, so after an epoch each rank holds what
+    its own last batch left; validation must score the model rank 0 saves."""
+    if dist_utils.is_distributed():
+        for buf in model.buffers():
+            torch.distributed.broadcast(buf, src=0)
+
+
 @torch.no_grad()
 def validate(model, items, config, labels, rank, world_size, device):
-    """Dev EER/minDCF over every dev utterance (whole, length-bucketed), reduced over ranks."""
+    """Dev metrics over every dev utterance (whole, length-bucketed), reduced over ranks; every
+    rank gets the same numbers. A collective: all ranks call it."""
+    sync_buffers(model)
     model.eval()
     sample_rate = config.get("dataset_args", {}).get("sample_rate", 16000)
     loader = utterance_loader(items, sample_rate, rank=rank, world_size=world_size,
                               num_workers=config.get("dataloader_args", {}).get("num_workers", 1),
-                              **config.get("validation_args", {}))
+                              **(config.get("validation_args") or {}))
     keys, logits = [], []
     for batch_keys, wavs, lengths in loader:
         with autocast_context(device, config.get("amp")):
@@ -185,8 +298,29 @@ def validate(model, items, config, labels, rank, world_size, device):
     return compute_metrics(np.asarray(bona), np.asarray(spoof))
 
 
-def better(metric, best):
-    return best is None or metric < best
+class EarlyStopping:
+    """The best dev metric so far (lower is better) and the count of validations since it
+    improved; training stops once that count exceeds ``patience`` (negative: never)."""
+
+    def __init__(self, patience, best=None, best_epoch=None, stale=0):
+        self.patience = patience
+        self.best, self.best_epoch, self.stale = best, best_epoch, stale
+
+    def update(self, value, epoch):
+        """Record one validation; True if it is a new best."""
+        if self.best is None or value < self.best:
+            self.best, self.best_epoch, self.stale = value, epoch, 0
+            return True
+        self.stale += 1
+        return False
+
+    @property
+    def should_stop(self):
+        return self.patience >= 0 and self.stale > self.patience
+
+    def describe(self, metric):
+        return (f"no {metric} improvement in the last {self.stale} validation(s), patience "
+                f"{self.patience}; best {self.best:.4g} at epoch {self.best_epoch}")
 
 
 @entry_point
@@ -195,24 +329,16 @@ def main(argv=None):
     rank, world_size, _, device = dist_utils.init_distributed()
     os.makedirs(os.path.join(args.exp_dir, "models"), exist_ok=True)
     setup_rank0_logging(args.exp_dir, rank)
-    config = resolve_config(args, overrides)
+    config, train_items = resolve_config(args, overrides)
     apply_lr_scaling(config, world_size)
+    val_items = val_labels = None
+    if args.val_data:
+        val_items, val_labels = read_dev_set(args, rank, world_size)
     if rank == 0:
         save_config(config, os.path.join(args.exp_dir, "config.yaml"))
     seed_everything(config.get("seed", 42) + rank)
 
     classes = config.get("data_classes", config["classes"])  # the labels in the data
-    train_items = read_train_list(args.train_data, classes, args.data_type)
-    val_items = val_labels = None
-    if args.val_data:
-        val_labels = read_labels(args.val_label) if args.val_label else None
-        val_items = read_raw_list(args.val_data, None if val_labels else ("bonafide", "spoof"))
-        if val_labels is None:
-            val_labels = {it["key"]: it["lab"] for it in val_items}
-        for it in val_items:
-            if it["key"] not in val_labels:
-                raise InputError(f"dev utterance '{it['key']}' has no label", args.val_label)
-
     model = build_model(config).to(device)
     if config.get("channels_last") and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)  # faster cuDNN convolutions
@@ -242,10 +368,39 @@ def main(argv=None):
     scaler = torch.amp.GradScaler(enabled=device.type == "cuda" and config.get("amp") == "fp16")
     margin_scheduler = build_margin_scheduler(config, model.projection)
 
-    start_epoch, best, best_epoch, stale = 1, None, None, 0
+    best_metric = config.get("best_metric", "eer")
+    stopping = EarlyStopping(config.get("early_stop_patience", -1))
+    models_dir = os.path.join(args.exp_dir, "models")
+
+    def save_epoch(epoch, pending_validation=False):
+        """model_<epoch>.pt with all resuming needs; a collective (the RNG states)."""
+        rng_states = dist_utils.all_gather_objects(rng_state())
+        if rank == 0:
+            save_checkpoint({
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                "epoch": epoch, "rng": rng_states,
+                "best": stopping.best, "best_epoch": stopping.best_epoch,
+                "stale": stopping.stale, "pending_validation": pending_validation,
+                "margin": margin_scheduler and margin_scheduler.state_dict(),
+            }, os.path.join(models_dir, f"model_{epoch}.pt"))
+
+    def validate_epoch(epoch):
+        """Validate, track the best model and early stopping; the dev_* summary entries."""
+        metrics = validate(model, val_items, config, val_labels, rank, world_size, device)
+        if stopping.update(metrics[best_metric], epoch) and rank == 0:
+            save_checkpoint({"model": model.state_dict(), "epoch": epoch,
+                             best_metric: stopping.best},
+                            os.path.join(models_dir, "best_model.pt"))
+        return {f"dev_{k}": metrics[k] for k in BEST_METRICS}
+
+    def log_summary(epoch, summary):
+        logger.info("epoch %d: %s", epoch, " ".join(f"{k} {v:.4g}" for k, v in summary.items()))
+
+    start_epoch = 1
     ckpt_path = args.checkpoint
     if args.resume and not ckpt_path:
-        found = epoch_checkpoints(os.path.join(args.exp_dir, "models"))
+        found = epoch_checkpoints(models_dir)
         ckpt_path = found[max(found)] if found else None
     if ckpt_path:
         state = load_checkpoint(ckpt_path)
@@ -257,8 +412,20 @@ def main(argv=None):
         if margin_scheduler is not None:
             margin_scheduler.load_state_dict(state["margin"])
         start_epoch = state["epoch"] + 1
-        best, best_epoch, stale = state["best"], state["best_epoch"], state["stale"]
+        stopping.best, stopping.best_epoch = state["best"], state["best_epoch"]
+        stopping.stale = state["stale"]
         logger.info("resumed from %s (epoch %d)", ckpt_path, state["epoch"])
+        if state.get("pending_validation") and val_items:
+            # saved before a validation that did not finish: validate it now, as the run
+            # would have (same weights, same RNG), and complete its checkpoint
+            log_summary(state["epoch"], validate_epoch(state["epoch"]))
+            save_epoch(state["epoch"])
+        if stopping.should_stop:
+            logger.info("early stopping already happened at epoch %d (%s): nothing to train",
+                        state["epoch"], stopping.describe(best_metric))
+            dist_utils.barrier()
+            dist_utils.cleanup()
+            return
 
     ddp_model = DistributedDataParallel(model) if world_size > 1 else model
     if config.get("compile"):
@@ -269,8 +436,8 @@ def main(argv=None):
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(os.path.join(args.exp_dir, "tensorboard"))
 
-    best_metric = config.get("best_metric", "eer")
-    patience = config.get("early_stop_patience", -1)
+    validate_interval = config.get("validate_interval", 1)
+    save_interval = config.get("save_epoch_interval", 1)
     grad_clip = config.get("grad_clip", 0)
     show_progress = rank == 0 and sys.stderr.isatty()
     model.train()
@@ -310,47 +477,35 @@ def main(argv=None):
                    "chunks_per_s": seen * world_size / elapsed}
         if margin_scheduler is not None:
             summary["margin"] = margin_scheduler.margin
-        if val_items and epoch % config.get("validate_interval", 1) == 0:
+        validating = bool(val_items) and epoch % validate_interval == 0
+        save_now = epoch % save_interval == 0 or epoch == num_epochs
+        if validating and save_now:
+            # on disk before validating: a validation that fails loses no training
+            save_epoch(epoch, pending_validation=True)
+        if validating:
             # the bare module: DDP's forward syncs buffers, a collective that would hang
             # when ranks hold different numbers of dev batches
-            metrics = validate(model, val_items, config, val_labels, rank, world_size, device)
-            summary.update({"dev_eer": metrics["eer"], "dev_min_dcf": metrics["min_dcf"]})
-            if better(metrics[best_metric], best):
-                best, best_epoch, stale = metrics[best_metric], epoch, 0
-                if rank == 0:
-                    save_checkpoint({"model": model.state_dict(), "epoch": epoch,
-                                     best_metric: best}, os.path.join(args.exp_dir, "models",
-                                                                      "best_model.pt"))
-            else:
-                stale += 1
-        save_now = epoch % config.get("save_epoch_interval", 1) == 0 or epoch == num_epochs
-        rng_states = dist_utils.all_gather_objects(rng_state()) if save_now else None
+            summary.update(validate_epoch(epoch))
+        # every rank computed the same metric from the same gathered scores: same decision
+        stop = stopping.should_stop
         if rank == 0:
-            logger.info("epoch %d: %s", epoch,
-                        " ".join(f"{k} {v:.4g}" for k, v in summary.items()))
+            log_summary(epoch, summary)
             for k, v in summary.items():
                 writer.add_scalar(f"train/{k}" if not k.startswith("dev") else f"dev/{k[4:]}",
                                   v, epoch)
             writer.flush()
-            if save_now:
-                save_checkpoint({
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                    "epoch": epoch, "rng": rng_states,
-                    "best": best, "best_epoch": best_epoch, "stale": stale,
-                    "margin": margin_scheduler and margin_scheduler.state_dict(),
-                }, os.path.join(args.exp_dir, "models", f"model_{epoch}.pt"))
-        if patience >= 0 and stale > patience:
-            # every rank computed the same metric from the same gathered scores: same decision
-            logger.info("early stop at epoch %d: no %s improvement for %d epochs (best %.4g at "
-                        "epoch %d)", epoch, best_metric, stale, best, best_epoch)
+        if save_now or stop:  # the stopping epoch too: later stages and --resume need it
+            save_epoch(epoch)
+        if stop:
+            logger.info("early stop at epoch %d: %s", epoch, stopping.describe(best_metric))
             break
     if rank == 0:
-        if best_epoch is None:  # no dev set: the last weights are the best we know
+        if stopping.best_epoch is None:  # no dev set: the last weights are the best we know
             save_checkpoint({"model": model.state_dict(), "epoch": num_epochs},
-                            os.path.join(args.exp_dir, "models", "best_model.pt"))
+                            os.path.join(models_dir, "best_model.pt"))
         else:
-            logger.info("best %s %.4g at epoch %d", best_metric, best, best_epoch)
+            logger.info("best %s %.4g at epoch %d", best_metric, stopping.best,
+                        stopping.best_epoch)
         writer.close()
     # DDP's reducer holds the process group: drop it first, so destroying the group joins
     # gloo's threads now and not during interpreter shutdown (a sporadic SIGABRT at exit)

@@ -8,10 +8,12 @@ Two training config keys (top level), both off by default:
 ``frozen_frontend_steps`` (int, default 0)
     For the first N optimizer steps the front-end does not move: its learning rate is 0 and its
     gradients are zeroed (so weight decay and gradient clipping ignore it too), while the
-    back-end trains. After that the front-end follows the schedule. The front-end still runs
-    its backward pass in these steps (zero gradients, not missing ones, which distributed
-    training needs); to save that compute, train with ``frontend_args.freeze: true`` first and
-    fine-tune from that checkpoint.
+    back-end trains. The optimizer skips the front-end in those steps, so it keeps no state for
+    it (Adam's step count and moments start when the front-end starts training, and its first
+    updates have the intended size). After that the front-end follows the schedule. The
+    front-end still runs its backward pass in these steps (zero gradients, not missing ones,
+    which distributed training needs); to save that compute, train with
+    ``frontend_args.freeze: true`` first and fine-tune from that checkpoint.
 
 With neither set, or a front-end without trainable parameters, there is a single group holding
 all the model's parameters, exactly as before, so existing checkpoints resume unchanged.
@@ -50,8 +52,9 @@ def group_lr_lambdas(optimizer, lr_lambda, model, config):
 
     While the front-end group's learning rate is 0, a forward pre-hook tells the front-end to
     block its gradients (front-ends with a ``grad_blocked`` attribute, such as the SSL one). It
-    reads the rate from the optimizer, so it is right after a resume too. The lambdas are plain
-    functions, so the scheduler's state_dict stays small."""
+    reads the rate from the optimizer, so it is right after a resume too. An optimizer step
+    pre-hook likewise drops the front-end's gradients and optimizer state while its rate is 0.
+    The lambdas are plain functions, so the scheduler's state_dict stays small."""
     frozen_steps = int(config.get("frozen_frontend_steps", 0))
     names = [group.get("name") for group in optimizer.param_groups]
     if frozen_steps <= 0 or "frontend" not in names:
@@ -67,4 +70,18 @@ def group_lr_lambdas(optimizer, lr_lambda, model, config):
             module.grad_blocked = optimizer.param_groups[index]["lr"] == 0.0
 
         frontend.register_forward_pre_hook(block_while_frozen)
+
+    def skip_while_frozen(opt, args, kwargs):
+        # Adam counts a step even for a zero gradient: stepping the frozen front-end would give
+        # it a large step count with near-zero moments, and once it trains its first updates
+        # would be several times too large (the bias correction assumes moments averaged over
+        # that many real gradients). A parameter without a gradient is skipped, so its state
+        # starts with its first real step; state from an older checkpoint is dropped too.
+        group = opt.param_groups[index]
+        if group["lr"] == 0.0:
+            for p in group["params"]:
+                p.grad = None
+                opt.state.pop(p, None)
+
+    optimizer.register_step_pre_hook(skip_while_frozen)
     return [frontend_lambda if i == index else lr_lambda for i in range(len(names))]

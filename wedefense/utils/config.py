@@ -3,22 +3,54 @@
     config = load_config("conf/resnet.yaml", ["--optimizer_args.lr", "0.01", "--num_epochs=3"])
 
 Override values are parsed as YAML scalars (so ``0.01`` is a float, ``[1,2]`` a list, ``null``
-None). Unknown top-level or nested keys are errors unless ``allow_new`` is set, since a misspelt
-override that silently does nothing wastes a whole training run.
+None). Config files and overrides read floats the way people write them: YAML 1.1 (PyYAML) takes
+``1e-3`` for a string and wants ``1.0e-3``; here ``1e-3``, ``1E+5``, ``-2e3`` and ``.5e-1`` are
+floats too. Unknown top-level or nested keys are errors unless ``allow_new`` is set, since a
+misspelt override that silently does nothing wastes a whole training run.
 """
 
 import copy
+import re
 
 import yaml
 
 from wedefense.utils.errors import InputError
 from wedefense.utils.fileio import atomic_open
 
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+# YAML 1.1's float pattern plus exponents without a dot or without a sign (1e-3, 2E5, .5e-1);
+# a plain integer still needs neither, so it stays an int
+_FLOAT = re.compile(r"""^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+    |[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X)
+
+
+def _with_float_resolver(resolvers):
+    """A copy of a resolver table with our float pattern in place of YAML 1.1's."""
+    return {first: [(tag, _FLOAT if tag == _FLOAT_TAG else regexp) for tag, regexp in entries]
+            for first, entries in resolvers.items()}
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads ``1e-3``-style scalars as floats."""
+
+    yaml_implicit_resolvers = _with_float_resolver(yaml.SafeLoader.yaml_implicit_resolvers)
+
+
+class ConfigDumper(yaml.SafeDumper):
+    """``yaml.SafeDumper`` with the same float pattern, so a string such as ``"1e5"`` is written
+    quoted and reads back as a string through :class:`ConfigLoader`."""
+
+    yaml_implicit_resolvers = _with_float_resolver(yaml.SafeDumper.yaml_implicit_resolvers)
+
 
 def load_yaml(path):
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+            data = yaml.load(f, Loader=ConfigLoader)
     except FileNotFoundError:
         raise InputError("config file not found", path) from None
     except yaml.YAMLError as e:
@@ -48,7 +80,11 @@ def parse_overrides(args):
                 raise InputError(f"override {arg} needs a value")
             key, value = arg[2:], args[i + 1]
             i += 2
-        pairs.append((key, yaml.safe_load(value) if value != "" else ""))
+        try:
+            parsed = yaml.load(value, Loader=ConfigLoader) if value != "" else ""
+        except yaml.YAMLError as e:
+            raise InputError(f"override --{key}: cannot parse '{value}': {e}") from None
+        pairs.append((key, parsed))
     return pairs
 
 
@@ -78,4 +114,4 @@ def load_config(path, override_args=(), allow_new=False):
 
 def save_config(config, path):
     with atomic_open(path) as f:
-        yaml.safe_dump(config, f, sort_keys=False, default_flow_style=None)
+        yaml.dump(config, f, Dumper=ConfigDumper, sort_keys=False, default_flow_style=None)

@@ -66,8 +66,20 @@ class _AtomicPath:
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.tmp)
+            try:
+                # on disk before the rename, as in atomic_open: after a crash the new name
+                # never points at an empty or partly written file
+                fd = os.open(self.tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(self.tmp, self.path)
+                return False
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.tmp)
+                raise
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tmp)
         return False
