@@ -17,7 +17,7 @@ from wedefense.bin import train  # noqa: E402
 from wedefense.frontend.ssl import SSLFrontend, masked_standardize  # noqa: E402
 from wedefense.inference import bundle  # noqa: E402
 from wedefense.models.param_groups import build_param_groups, group_lr_lambdas  # noqa: E402
-from wedefense.models.registry import build_model  # noqa: E402
+from wedefense.models.registry import build_model, load_trained_model  # noqa: E402
 from wedefense.utils.checkpoint import load_checkpoint  # noqa: E402
 from wedefense.utils.config import load_yaml  # noqa: E402
 from wedefense.utils.errors import InputError  # noqa: E402
@@ -361,3 +361,27 @@ def test_ssl_recipes_share_preparation_and_explain_usage(corpus, repo_env, tmp_p
         run_script(recipe, ["run.sh", "--corpus_dir", str(tmp_path / "ps"), "--data",
                             str(tmp_path / "data"), "--stop_stage", "2"], repo_env)
         assert (tmp_path / "data" / "eval" / "raw.list").is_file()
+
+
+def test_a_relative_pretrained_directory_is_saved_absolute(tmp_path, monkeypatch):
+    # the In-the-Wild recipe rebuilds models of other recipes from their exp config.yaml,
+    # in its own directory, where a recipe-relative checkpoint path would not resolve
+    make_set(tmp_path, "train", 4)
+    make_set(tmp_path, "dev", 4, seed=1)
+    transformers.AutoModel.from_config(tiny_config()).save_pretrained(tmp_path / "ckpt")
+    config = {"classes": CLASSES, "num_epochs": 1, "early_stop_patience": -1,
+              "dataset_args": {"sample_rate": 16000, "chunk_len": 0.5},
+              "dataloader_args": {"batch_size": 4, "num_workers": 0},
+              "frontend": "ssl", "frontend_args": {"pretrained": "./ckpt", "freeze": True},
+              "model": "SSL_MHFA", "model_args": BACKENDS["SSL_MHFA"],
+              "optimizer": "AdamW", "optimizer_args": {"lr": 0.01}, "scheduler": "constant"}
+    with open(tmp_path / "conf.yaml", "w") as f:
+        yaml.safe_dump(config, f)
+    monkeypatch.chdir(tmp_path)
+    train.main(train_args(tmp_path, tmp_path / "exp"))
+    elsewhere = tmp_path / "other_recipe"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    saved, model = load_trained_model(str(tmp_path / "exp" / "config.yaml"),
+                                      str(tmp_path / "exp" / "models" / "model_1.pt"))
+    assert saved["frontend_args"]["pretrained"] == str(tmp_path / "ckpt")

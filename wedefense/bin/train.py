@@ -146,6 +146,11 @@ def resolve_config(args, overrides):
     (a raw list's utterances, or a shard list's tars)."""
     config = load_config(args.config, overrides)
     check_training_options(config)
+    pretrained = (config.get("frontend_args") or {}).get("pretrained")
+    if isinstance(pretrained, str) and os.path.isdir(pretrained):
+        # a local SSL checkpoint, usually given relative to the recipe: later stages may run
+        # elsewhere (the In-the-Wild recipe scores models of other recipes)
+        config["frontend_args"]["pretrained"] = os.path.abspath(pretrained)
     if args.data_type == "raw":
         # count what is trained on, so the prior stage 6 removes is the one the model saw
         train_items = read_train_list(args.train_data, config.get("classes"), "raw")
