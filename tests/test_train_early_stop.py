@@ -7,20 +7,13 @@ import pytest
 import torch
 import yaml
 
-from tests.test_train import TINY_CONFIG, make_set, train_args
+from tests import test_train
+from tests.test_train import train_args
 from wedefense.bin import train
 from wedefense.utils.checkpoint import epoch_checkpoints, model_state
 
+data = test_train.data  # the same tiny train and dev sets (a fixture)
 NEVER_BETTER = {"eer": 0.25, "min_dcf": 0.5, "act_dcf": 0.5, "cllr": 1.0}
-
-
-@pytest.fixture
-def data(tmp_path):
-    make_set(tmp_path, "train", 16)
-    make_set(tmp_path, "dev", 6, seed=1)
-    with open(tmp_path / "conf.yaml", "w") as f:
-        yaml.safe_dump(TINY_CONFIG, f)
-    return tmp_path
 
 
 @pytest.fixture
