@@ -80,3 +80,16 @@ def test_a_label_that_differs_from_the_list_names_the_utt2lab_line(data, capsys)
         train.main(train_args(data, data / "exp"))
     err = capsys.readouterr().err
     assert f"{path}:3: label 'spoof' of 'train_002' differs" in err, err
+
+
+def test_dev_headers_are_read_once_not_at_every_validation(data, monkeypatch):
+    from wedefense.dataset import loader
+
+    with open(data / "conf.yaml", "w") as f:
+        yaml.safe_dump(dict(TINY_CONFIG, num_epochs=2), f)
+    reads = []
+    real = loader.item_duration
+    monkeypatch.setattr(loader, "item_duration", lambda item: reads.append(item) or real(item))
+    train.main(train_args(data, data / "exp"))
+    assert (data / "exp" / "models" / "model_2.pt").exists()
+    assert reads == []  # both validations reused the durations read at start-up

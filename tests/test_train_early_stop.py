@@ -21,7 +21,7 @@ def constant_dev_metric(monkeypatch):
     """A dev metric that never improves after the first validation; records the epochs."""
     calls = []
 
-    def validate(model, items, config, labels, rank, world_size, device):
+    def validate(model, items, config, labels, rank, world_size, device, durations=None):
         calls.append(config)
         return dict(NEVER_BETTER)
 

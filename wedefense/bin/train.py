@@ -55,7 +55,7 @@ BEST_METRICS = ("eer", "min_dcf", "act_dcf", "cllr")
 # validation_args are utterance_loader's batching options; validate() sets the others itself
 VALIDATION_OPTIONS = tuple(name for name in inspect.signature(utterance_loader).parameters
                            if name not in ("items", "sample_rate", "num_workers", "rank",
-                                           "world_size"))
+                                           "world_size", "durations"))
 
 
 def parse_args(argv):
@@ -215,8 +215,9 @@ def check_training_options(config):
 
 
 def read_dev_set(args, rank, world_size):
-    """Dev items and labels, checked before training: every utterance labelled, both classes
-    present (EER needs both), every audio header readable (ranks share the reading)."""
+    """Dev items, labels and durations, checked before training: every utterance labelled, both
+    classes present (EER needs both), every audio header readable (ranks share the reading, and
+    every validation reuses the durations)."""
     labels = read_labels(args.val_label) if args.val_label else None
     items = read_raw_list(args.val_data, None if labels else LABELS)
     if labels is None:
@@ -228,16 +229,20 @@ def read_dev_set(args, rank, world_size):
     if "bonafide" not in present or present == {"bonafide"}:
         raise InputError("the dev set needs both bona fide and spoof utterances; it has only "
                          f"{', '.join(sorted(present))}", args.val_label or args.val_data)
-    error = None
+    error, share = None, None
     try:
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(item_duration, items[rank::world_size]))
+            share = list(pool.map(item_duration, items[rank::world_size]))
     except (InputError, OSError) as e:
         error = str(e)
-    errors = [e for e in dist_utils.all_gather_objects(error) if e is not None]
+    gathered = dist_utils.all_gather_objects((error, share))
+    errors = [e for e, _ in gathered if e is not None]
     if errors:  # every rank stops, with the same message
         raise InputError(f"dev set: {errors[0]}")
-    return items, labels
+    durations = [0.0] * len(items)
+    for r, (_, share) in enumerate(gathered):
+        durations[r::world_size] = share
+    return items, labels, durations
 
 
 LR_SCALING = {"none": lambda n: 1.0, "linear": float, "sqrt": lambda n: n ** 0.5}
@@ -276,13 +281,14 @@ def sync_buffers(model):
 
 
 @torch.no_grad()
-def validate(model, items, config, labels, rank, world_size, device):
+def validate(model, items, config, labels, rank, world_size, device, durations=None):
     """Dev metrics over every dev utterance (whole, length-bucketed), reduced over ranks; every
     rank gets the same numbers. A collective: all ranks call it."""
     sync_buffers(model)
     model.eval()
     sample_rate = config.get("dataset_args", {}).get("sample_rate", 16000)
     loader = utterance_loader(items, sample_rate, rank=rank, world_size=world_size,
+                              durations=durations,
                               num_workers=config.get("dataloader_args", {}).get("num_workers", 1),
                               **(config.get("validation_args") or {}))
     keys, logits = [], []
@@ -336,9 +342,9 @@ def main(argv=None):
     setup_rank0_logging(args.exp_dir, rank)
     config, train_items = resolve_config(args, overrides)
     apply_lr_scaling(config, world_size)
-    val_items = val_labels = None
+    val_items = val_labels = val_durations = None
     if args.val_data:
-        val_items, val_labels = read_dev_set(args, rank, world_size)
+        val_items, val_labels, val_durations = read_dev_set(args, rank, world_size)
     if rank == 0:
         save_config(config, os.path.join(args.exp_dir, "config.yaml"))
     seed_everything(config.get("seed", 42) + rank)
@@ -392,7 +398,8 @@ def main(argv=None):
 
     def validate_epoch(epoch):
         """Validate, track the best model and early stopping; the dev_* summary entries."""
-        metrics = validate(model, val_items, config, val_labels, rank, world_size, device)
+        metrics = validate(model, val_items, config, val_labels, rank, world_size, device,
+                           val_durations)
         if stopping.update(metrics[best_metric], epoch) and rank == 0:
             save_checkpoint({"model": model.state_dict(), "epoch": epoch,
                              best_metric: stopping.best},

@@ -51,12 +51,13 @@ def train_loader(items, classes, config, rank=0, world_size=1):
 
 
 def utterance_loader(items, sample_rate=16000, max_batch_seconds=GPU_BATCH_SECONDS,
-                     max_batch_size=64, num_workers=1, rank=0, world_size=1):
+                     max_batch_size=64, num_workers=1, rank=0, world_size=1, durations=None):
     """Length-sorted, padded batches of whole utterances (raw or shard items); rank r takes
     every world_size-th batch, so ranks share the work and together cover every utterance
-    exactly once."""
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        durations = list(pool.map(item_duration, items))
+    exactly once. ``durations`` (seconds per item) saves reading every header again."""
+    if durations is None:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            durations = list(pool.map(item_duration, items))
     batches = length_batches(durations, max_batch_seconds, max_batch_size)[rank::world_size]
     return DataLoader(Utterances(items, sample_rate), batch_sampler=batches,
                       num_workers=num_workers, collate_fn=pad_collate)
