@@ -214,3 +214,22 @@ def test_million_trials_is_fast():
     assert metrics["num_bonafide"] + metrics["num_spoof"] == 1_000_000
     # Generous bound: the machine is shared; it takes about 0.2 s on one idle core.
     assert elapsed < 3.0
+
+
+@pytest.mark.parametrize("p_spoof, c_miss, c_fa, message", [
+    (0.05, 1, float("inf"), "finite and positive"),
+    (0.05, float("inf"), 10, "finite and positive"),
+    (0.05, float("nan"), 10, "finite and positive"),
+    (0.05, 1, float("nan"), "finite and positive"),
+    (float("nan"), 1, 10, "strictly between 0 and 1"),
+    (float("inf"), 1, 10, "strictly between 0 and 1"),
+    (0.05, 1e-300, 1e300, "too extreme"),
+])
+def test_non_finite_or_extreme_operating_point(p_spoof, c_miss, c_fa, message):
+    # Each of these used to reach math.log with a zero or NaN beta ("math domain error") or to
+    # return NaN costs; every entry point checks the operating point the same way.
+    for compute in (compute_metrics, compute_act_dcf, compute_min_dcf):
+        with pytest.raises(InputError, match=message):
+            compute([1.0], [0.0], p_spoof=p_spoof, c_miss=c_miss, c_fa=c_fa)
+    with pytest.raises(InputError, match=message):
+        bayes_threshold(p_spoof, c_miss, c_fa)

@@ -13,7 +13,14 @@ import pytest
 from wedefense.bin import evaluate, logits_to_llr
 from wedefense.calibration.llr import logits_to_llr as convert
 from wedefense.metrics.detection import compute_metrics
-from wedefense.metrics.scores_io import read_key, read_scores, write_scores
+from wedefense.metrics.scores_io import (
+    _fast_scores,
+    read_key,
+    read_score_column,
+    read_scores,
+    read_trials,
+    write_scores,
+)
 from wedefense.utils.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -201,6 +208,39 @@ def test_evaluate_bad_input(tmp_path, capsys, make_files, culprit, line, words):
     assert not out_json.exists()
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--c_fa", "inf", "costs must be finite and positive"),
+    ("--c_miss", "nan", "costs must be finite and positive"),
+    ("--p_spoof", "nan", "p_spoof must lie strictly between 0 and 1"),
+    ("--c_fa", "1e308", "too extreme"),
+])
+def test_evaluate_rejects_a_non_finite_operating_point(tmp_path, capsys, option, value, message):
+    out_json = tmp_path / "res.json"
+    err = run_failing(evaluate.main, ["--scores", scores_file(tmp_path), "--keys",
+                                      kaldi_key(tmp_path), "--output_json", str(out_json),
+                                      "--c_miss", "1e-10", option, value], capsys)
+    assert err.startswith("error: ") and message in err
+    assert "Traceback" not in err and not out_json.exists()
+
+
+@pytest.mark.parametrize("culprit", ["scores", "keys"])
+def test_evaluate_names_a_directory_given_as_a_file(tmp_path, capsys, culprit):
+    directory = tmp_path / "a_directory"
+    directory.mkdir()
+    files = {"scores": scores_file(tmp_path), "keys": kaldi_key(tmp_path)}
+    files[culprit] = str(directory)
+    err = run_failing(evaluate.main, ["--scores", files["scores"], "--keys", files["keys"],
+                                      "--output_json", str(tmp_path / "res.json")], capsys)
+    assert err.startswith(f"error: {directory}: cannot read the file")
+
+
+def test_score_readers_turn_os_errors_into_input_errors(tmp_path):
+    for read in (read_scores, read_key):
+        with pytest.raises(InputError, match="cannot read the file") as info:
+            read(tmp_path)
+        assert info.value.path == str(tmp_path)
+
+
 def test_evaluate_runs_as_a_script(tmp_path):
     out_json = tmp_path / "res.json"
     env = {**os.environ, "PYTHONPATH": REPO}
@@ -236,6 +276,44 @@ def test_write_scores_rejects_bad_values(tmp_path):
 def test_headerless_scores_are_read(tmp_path):
     path = write_lines(tmp_path / "scores", ["u1 1.5", "u2 -2"])
     assert read_scores(path) == {"u1": 1.5, "u2": -2.0}
+
+
+SCORE_LAYOUTS = {
+    "tsv": (["filename\tcm-score"], "{u}\t{s}"),
+    "tsv_extra_column": (["filename\tcm-score\tsystem"], "{u}\t{s}\tsys_1"),
+    "kaldi": ([], "{u} {s}"),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(SCORE_LAYOUTS))
+@pytest.mark.parametrize("token", ["1_5", "-2_0e1", "\u0661", "1\u0665"])
+def test_scores_must_be_plain_decimal_numbers(tmp_path, layout, token):
+    # float() takes digit grouping ("1_5" -> 15.0) and non-ASCII digits; a score file must not.
+    header, line = SCORE_LAYOUTS[layout]
+    ids = ["E_0001", "E_0002", "E_0003"]
+    path = write_lines(tmp_path / "llr.txt", header + [line.format(u=u, s=v) for u, v in
+                                                       zip(ids, ["0.5", token, "-1"])])
+    key = kaldi_key(tmp_path, dict(zip(ids, ["bonafide", "spoof", "spoof"])))
+    where = f"{path}:{len(header) + 2}: bad "
+    for read in (read_scores, lambda p: read_trials(p, key), read_score_column):
+        with pytest.raises(InputError) as info:
+            read(path)
+        assert str(info.value).startswith(where) and repr(token)[1:-1] in str(info.value)
+
+
+@pytest.mark.parametrize("layout", sorted(SCORE_LAYOUTS))
+def test_plain_decimal_scores_are_read_alike_on_both_paths(tmp_path, layout):
+    header, line = SCORE_LAYOUTS[layout]
+    tokens = ["+.5", "5.", "-1e-3", "2E+2", "0", "-0.25", "1e-400", "17"]
+    ids = [f"E_{i:04d}_x" for i in range(len(tokens))]  # underscores in ids are fine
+    path = write_lines(tmp_path / "llr.txt", header + [line.format(u=u, s=t) for u, t in
+                                                       zip(ids, tokens)])
+    expected = [float(t) for t in tokens]
+    assert list(read_scores(path).values()) == expected
+    key = kaldi_key(tmp_path, {u: "bonafide" if i % 2 else "spoof" for i, u in enumerate(ids)})
+    assert read_trials(path, key).scores.tolist() == expected
+    fast = _fast_scores(path)  # the fast reader takes them, it does not fall back
+    assert fast is not None and fast[1].tolist() == expected
 
 
 def test_key_formats_agree(tmp_path):
@@ -316,6 +394,31 @@ def test_logits_to_llr_script(tmp_path):
     assert list(scores) == utts
     expected = logits[:, 0].astype(np.float64) - logits[:, 1] - math.log(100 / 300)
     np.testing.assert_allclose(list(scores.values()), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("bonafide_classes", ["bonafide", "[bonafide]"])
+def test_logits_to_llr_single_bonafide_class_name_in_the_config(tmp_path, bonafide_classes):
+    # YAML 'bonafide_classes: bonafide' is a string, not a list: it names one class (it used to
+    # be split into the characters 'b', 'o', 'n', ...).
+    logits = np.array([[2.0, -1.0, 0.5], [-3.0, 1.0, 4.0]], dtype=np.float32)
+    utts, scp, config = _logits_setup(tmp_path, logits, classes="[bonafide, A01, A02]",
+                                      counts="[100, 300, 600]")
+    with open(config, "a") as f:
+        f.write(f"bonafide_classes: {bonafide_classes}\n")
+    output = tmp_path / "llr.txt"
+    logits_to_llr.main(["--logits_scp", scp, "--config", config, "--output", str(output)])
+    z = logits.astype(np.float64)
+    expected = z[:, 0] - np.logaddexp(z[:, 1], z[:, 2]) - math.log(100 / 900)
+    np.testing.assert_allclose(list(read_scores(output).values()), expected, rtol=0, atol=1e-12)
+
+
+def test_logits_to_llr_bad_bonafide_classes_type(tmp_path, capsys):
+    _, scp, config = _logits_setup(tmp_path, [[1.0, 2.0]])
+    with open(config, "a") as f:
+        f.write("bonafide_classes: {a: 1}\n")
+    err = run_failing(logits_to_llr.main, ["--logits_scp", scp, "--config", config,
+                                           "--output", str(tmp_path / "llr.txt")], capsys)
+    assert config in err and "'bonafide_classes' must be a class name or a list" in err
 
 
 def test_logits_to_llr_wrong_dimension(tmp_path, capsys):

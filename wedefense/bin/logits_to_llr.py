@@ -11,7 +11,7 @@ import logging
 import kaldiio
 import numpy as np
 
-from wedefense.calibration.llr import logits_to_llr
+from wedefense.calibration.llr import bonafide_classes_of, logits_to_llr
 from wedefense.dataset.tables import iter_lines
 from wedefense.metrics.scores_io import write_scores
 from wedefense.utils.cli import entry_point, setup_logging
@@ -54,7 +54,7 @@ def read_class_info(path):
         raise InputError(f"'class_counts' must be a list of numbers, got {counts!r}", path)
     if len(counts) != len(classes):
         raise InputError(f"{len(classes)} classes but {len(counts)} class counts", path)
-    return classes, counts, tuple(config.get("bonafide_classes", ("bonafide",)))
+    return classes, counts, bonafide_classes_of(config, path)
 
 
 def read_logits(scp_path, num_classes):

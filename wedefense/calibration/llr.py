@@ -7,6 +7,27 @@ import numpy as np
 from wedefense.utils.errors import InputError
 
 
+def bonafide_class_names(value, path=None):
+    """The bona fide class names of a config value as a tuple: a list of names, or one name.
+
+    A YAML ``bonafide_classes: bonafide`` is a string, which ``tuple()`` would split into its
+    characters; it is one class. ``None`` (the key absent) means the usual ``("bonafide",)``.
+    """
+    if value is None:
+        return ("bonafide",)
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and all(isinstance(name, str) for name in value):
+        return tuple(value)
+    raise InputError("'bonafide_classes' must be a class name or a list of class names, "
+                     f"got {value!r}", path)
+
+
+def bonafide_classes_of(config, path=None):
+    """:func:`bonafide_class_names` of a training config's ``bonafide_classes`` (a dict)."""
+    return bonafide_class_names(config.get("bonafide_classes"), path)
+
+
 def _check_classes(classes, class_counts, bonafide_classes):
     """Validate the class description; return the bona fide mask and the two group counts."""
     if len(classes) != len(class_counts):

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 import wedefense
-from wedefense.calibration.llr import _check_classes
+from wedefense.calibration.llr import _check_classes, bonafide_classes_of
 from wedefense.frontend.normalize import masked_mean_norm
 from wedefense.utils.checkpoint import model_state
 from wedefense.utils.config import load_yaml, save_config
@@ -216,7 +216,7 @@ def export_bundle(config_path, model_path, out_dir, calibration_path=None,
                          "to write (an existing bundle there is replaced)", out_dir)
     config = load_yaml(config_path)
     if bonafide_classes is None:  # training records them when it adds bona fide classes
-        bonafide_classes = tuple(config.get("bonafide_classes", ("bonafide",)))
+        bonafide_classes = bonafide_classes_of(config, config_path)
     state = model_state(model_path)
     calibration = read_calibration(calibration_path) if calibration_path else None
     llr_model = build_llr_model(config, state, bonafide_classes, calibration, config_path)

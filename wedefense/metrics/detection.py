@@ -43,10 +43,25 @@ def _check_scores(scores, name):
 
 
 def _check_operating_point(p_spoof, c_miss, c_fa):
-    if not 0 < p_spoof < 1:
+    """Raise an :class:`InputError` unless ``0 < p_spoof < 1`` and both costs are finite and
+    positive (NaN and inf are refused), with a Bayes threshold that is a finite number."""
+    try:
+        values = [float(v) for v in (p_spoof, c_miss, c_fa)]
+    except (TypeError, ValueError):
+        raise InputError(f"the operating point must be numbers, got p_spoof={p_spoof!r}, "
+                         f"c_miss={c_miss!r}, c_fa={c_fa!r}") from None
+    p, miss, fa = values
+    if not 0 < p < 1:
         raise InputError(f"p_spoof must lie strictly between 0 and 1, got {p_spoof}")
-    if not (c_miss > 0 and c_fa > 0):
-        raise InputError(f"costs must be positive, got c_miss={c_miss}, c_fa={c_fa}")
+    if not all(math.isfinite(c) and c > 0 for c in (miss, fa)):
+        raise InputError(f"costs must be finite and positive, got c_miss={c_miss}, c_fa={c_fa}")
+    # beta = Cmiss*(1-Pspoof) / (Cfa*Pspoof) and the normalised costs (up to 1 + max(beta,
+    # 1/beta)) must be finite numbers: refuse the operating points where they under/overflow.
+    weighted = sorted((miss * (1 - p), fa * p))
+    if not (weighted[0] > 0 and weighted[1] < math.inf and weighted[1] / weighted[0] < 1e300):
+        raise InputError(f"the operating point p_spoof={p_spoof}, c_miss={c_miss}, c_fa={c_fa} "
+                         "is too extreme: Cmiss*(1-Pspoof) and Cfa*Pspoof must be positive and "
+                         "within a factor 1e300 of each other")
 
 
 def bayes_threshold(p_spoof=DEFAULT_P_SPOOF, c_miss=DEFAULT_C_MISS, c_fa=DEFAULT_C_FA):

@@ -3,16 +3,33 @@
 Trials are of three kinds (the ``asv-label``): ``target`` (bona fide, claimed speaker),
 ``nontarget`` (bona fide, another speaker) and ``spoof``. Higher scores mean "accept".
 
+Reference implementation. The three metrics reproduce the ASVspoof5 evaluation package as of one
+specific commit: repository ``asvspoof-challenge/asvspoof5``, folder ``evaluation-package/``,
+commit ``78680450451bdbc5d3b0002f3fb79193cbca6095`` (``calculate_metrics.py``,
+``calculate_modules.py`` and ``a_dcf.py`` there). Other versions of that package's
+``calculate_metrics.py`` compute Track 2 differently and give different numbers: one builds the
+a-DCF cost model from the t-DCF priors (``Ptar=0.9405, Pnon=0.0095, Pspf=0.05, Cmiss=1,
+Cfa_asv=10, Cfa_cm=10``) and passes the organisers' spoof false-alarm rate to ``compute_tDCF``
+where this commit passes one minus it; an older one takes the ASV error rates from the submitted
+ASV scores at their EER threshold. Before comparing with published Track-2 results, check which
+package version produced them.
+
 - a-DCF (Shim et al., Odyssey 2024), the primary Track-2 metric, on one SASV score per trial:
   sort all scores (target, then nontarget, then spoof among ties, stable), reject the first k;
   ``a-DCF(k) = Cmiss*Ptar*Pmiss(k) + Cfa_asv*Pnon*Pfa_non(k) + Cfa_cm*Pspf*Pfa_spf(k)``, divided
   by the cost of the better trivial system, ``min(Cmiss*Ptar, Cfa_asv*Pnon + Cfa_cm*Pspf)``;
-  the metric is the minimum over k. Default costs: the organisers' ``Ptar=0.9, Pnon=0.05,
-  Pspf=0.05, Cmiss=1, Cfa_asv=10, Cfa_cm=20``.
-- min t-DCF (Kinnunen et al., TASLP 2020, ASVspoof5 variant) of the CM scores against a *fixed*
-  ASV system given by its error rates; by default the organisers' ASV (constants below, copied
-  from the ASVspoof5 evaluation package ``calculate_metrics.py``), with ``Pspoof=0.05``,
-  ``Ptar=0.95*0.99``, ``Pnon=0.95*0.01``, ``Cmiss_asv=Cmiss_cm=1``, ``Cfa_asv=Cfa_cm=10``:
+  the metric is the minimum over k. Default costs: the ``CostModel`` defaults of ``a_dcf.py`` at
+  the commit above, ``Ptar=0.9, Pnon=0.05, Pspf=0.05, Cmiss=1, Cfa_asv=10, Cfa_cm=20``, which is
+  what ``calculate_metrics.py`` there uses.
+- min t-DCF of the CM scores against a *fixed* ASV system given by its error rates, in the
+  ASVspoof 2019 ("legacy") normalised form of Kinnunen et al., "t-DCF: a detection cost function
+  for the tandem assessment of spoofing countermeasures and automatic speaker verification",
+  Odyssey 2018 (as in the ASVspoof 2019 evaluation plan), which ``compute_tDCF`` of the commit
+  above implements. It is not the revised t-DCF of Kinnunen et al., IEEE/ACM TASLP 2020, which
+  adds the constant ``C0`` of the ASV errors to the numerator and the normaliser and so gives
+  other numbers. By default the organisers' ASV (constants below, copied from
+  ``calculate_metrics.py`` at that commit), with ``Pspoof=0.05``, ``Ptar=0.95*0.99``,
+  ``Pnon=0.95*0.01``, ``Cmiss_asv=Cmiss_cm=1``, ``Cfa_asv=Cfa_cm=10``:
   ``C1 = Ptar*(Cmiss_cm - Cmiss_asv*Pmiss_asv) - Pnon*Cfa_asv*Pfa_asv``,
   ``C2 = Cfa_cm*Pspoof*Pfa_spoof_asv``, ``t-DCF(k) = (C1*Pmiss_cm(k) + C2*Pfa_cm(k)) / min(C1, C2)``
   over the Track-1 DET points of the CM scores (cm-label), minimised over k.
@@ -43,11 +60,12 @@ from wedefense.metrics.detection import _check_scores, _det_curve
 from wedefense.utils.errors import InputError
 from wedefense.utils.fileio import atomic_open
 
-# a-DCF costs (ASVspoof5 evaluation package a_dcf.py, CostModel defaults).
+# a-DCF costs: the CostModel defaults of a_dcf.py in the ASVspoof5 evaluation package at commit
+# 78680450451bdbc5d3b0002f3fb79193cbca6095 (see the module docstring).
 ADCF_COSTS = {"p_target": 0.9, "p_nontarget": 0.05, "p_spoof": 0.05,
               "c_miss": 1.0, "c_fa_asv": 10.0, "c_fa_cm": 20.0}
 
-# t-DCF cost model of the ASVspoof5 evaluation package (calculate_metrics.py).
+# t-DCF cost model of calculate_metrics.py in the ASVspoof5 evaluation package at that commit.
 _TDCF_P_SPOOF = 0.05
 TDCF_COSTS = {"p_spoof": _TDCF_P_SPOOF, "p_target": (1 - _TDCF_P_SPOOF) * 0.99,
               "p_nontarget": (1 - _TDCF_P_SPOOF) * 0.01, "c_miss_asv": 1.0, "c_fa_asv": 10.0,

@@ -14,6 +14,7 @@ a metric is never computed on silently mismatched trials.
 
 import gc
 import math
+import re
 from typing import NamedTuple
 
 import numpy as np
@@ -41,6 +42,8 @@ def _read_header(path):
                 return lineno, _split(line, separator), separator
     except FileNotFoundError:
         raise InputError("file not found", path) from None
+    except OSError as e:  # a directory, no permission, ...
+        raise InputError(f"cannot read the file ({e.strerror or e})", path) from None
     return None
 
 
@@ -78,9 +81,23 @@ def _read_columns(path, value_column, parse):
     return table
 
 
+# A score is a plain ASCII decimal number, optionally signed, with an optional exponent
+# ("-1.5", ".5", "5.", "2e-3"). float() alone would also take "1_5" (15.0) and non-ASCII digits.
+# Spellings of inf and NaN pass here so that the finiteness check can name them as such.
+_SCORE_TOKEN = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+                          r"|[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+
+
+def _score_value(raw):
+    """``float(raw)`` for a token matching :data:`_SCORE_TOKEN`; ValueError otherwise."""
+    if _SCORE_TOKEN.fullmatch(raw) is None:
+        raise ValueError(f"not a decimal number: {raw!r}")
+    return float(raw)
+
+
 def _parse_score(raw, utt, path, lineno):
     try:
-        score = float(raw)
+        score = _score_value(raw)
     except ValueError:
         raise InputError(f"bad score '{raw}' for '{utt}'", path, lineno) from None
     if not math.isfinite(score):
@@ -104,7 +121,7 @@ def _non_empty(table, path, what):
 def read_scores(path):
     """Read a score file into an ordered ``{utt: score}`` dict of finite floats."""
     if _read_header(path) is None:
-        table = read_table(path, value_type=float)
+        table = read_table(path, value_type=_score_value)
     else:
         table = _read_columns(path, SCORE_COLUMN, _parse_score)
     return _non_empty(table, path, "scores")
@@ -245,6 +262,8 @@ def _layout(path):
             first = f.readline()
     except FileNotFoundError:
         raise InputError("file not found", path) from None
+    except OSError as e:  # a directory, no permission, ...
+        raise InputError(f"cannot read the file ({e.strerror or e})", path) from None
     if not first.endswith(b"\n") or not first.isascii():
         return None
     fields = first[:-1].split()
@@ -258,11 +277,12 @@ def _layout(path):
     return None, separator, first.count(separator) + 1
 
 
-def _fast_columns(path, wanted):
+def _fast_columns(path, wanted, counts=None):
     """``{column index: list of bytes tokens}`` for a cleanly separated ASCII file, else None.
 
     Clean means: one separator (tab or single space) between fields, none at the line ends, the
-    same number of fields on every line, no blank line, no other control character.
+    same number of fields on every line, no blank line, no other control character. ``counts``,
+    a ``{byte: 0}`` dict, gets how often each of those bytes occurs in the lines read.
     """
     layout = _layout(path)
     if layout is None:
@@ -289,6 +309,8 @@ def _fast_columns(path, wanted):
                 continue
             if not _clean(block, separator, other, ncols):
                 return None
+            for byte in counts or ():
+                counts[byte] += block.count(byte)
             tokens = block.replace(b"\n", separator).split(separator)
             tokens.pop()  # after the last newline
             for i in wanted:
@@ -337,16 +359,29 @@ def _fast_scores(path):
         if SCORE_COLUMN not in header:
             return None
         id_index, value_index = header.index(ID_COLUMN), header.index(SCORE_COLUMN)
-    columns = _fast_columns(path, [id_index, value_index])
+    counts = {b"_": 0}
+    columns = _fast_columns(path, [id_index, value_index], counts)
     if columns is None or not columns[id_index]:
         return None
+    ids = np.array(columns.pop(id_index))
+    tokens = columns.pop(value_index)
+    # numpy parses bytes as float() does; of what _SCORE_TOKEN refuses, the only ASCII it takes
+    # is digit grouping ("1_5" = 15.0): let the strict reader name such a line. With two columns
+    # the ids hold every underscore unless a score has one (cheaper than scanning the scores).
+    if counts[b"_"]:
+        if ncols == 2:
+            in_ids = np.count_nonzero(ids.view(np.uint8) == ord("_"))
+            if in_ids != counts[b"_"]:
+                return None
+        elif b"_" in b"".join(tokens):
+            return None
     try:
-        scores = np.array(columns.pop(value_index), dtype=np.float64)
+        scores = np.array(tokens, dtype=np.float64)
     except ValueError:
         return None
     if not np.isfinite(scores).all():
         return None
-    return np.array(columns.pop(id_index)), scores
+    return ids, scores
 
 
 def _fast_key(path):
