@@ -66,3 +66,24 @@ def test_torchrun_ranks_merge_in_list_order(setup, repo_env):
     alone = run_extract(setup, "alone")
     for k in keys:
         assert torch.allclose(torch.from_numpy(merged[k]), torch.from_numpy(alone[k]), atol=1e-4)
+
+
+def test_utterances_too_short_for_the_model_are_named(setup, capsys):
+    root, exp, _, _ = setup
+    items = []
+    for i, samples in enumerate([16000, 300, 8000, 200]):  # fbank needs 400 + 160 samples
+        path = str(root / "short" / f"s{i}.wav")
+        write_wav(path, samples / 16000, i)
+        items.append({"key": f"s{i}", "lab": "spoof", "wav": path})
+    data_list = root / "short.list"
+    data_list.write_text("".join(json.dumps(it) + "\n" for it in items))
+    with pytest.raises(SystemExit) as e:
+        extract.main(["--config", os.path.join(exp, "config.yaml"), "--model_path",
+                      os.path.join(exp, "models", "avg_model.pt"), "--data_list",
+                      str(data_list), "--embed_ark", str(root / "short" / "e.ark"),
+                      "--device", "cpu"])
+    assert e.value.code != 0
+    err = capsys.readouterr().err
+    assert "short.list" in err and "2 utterance(s) shorter than 560 samples" in err
+    assert "s1, s3" in err
+    assert not os.path.exists(root / "short" / "e.ark")

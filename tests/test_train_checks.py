@@ -7,6 +7,7 @@ import os
 import pytest
 import yaml
 
+from tests.conftest import write_wav
 from tests.test_train import TINY_CONFIG, make_set, train_args
 from wedefense.bin import train
 
@@ -33,6 +34,13 @@ def missing_dev_wav(data):
     return wav, "cannot read audio header"
 
 
+def too_short_dev_utterance(data):
+    # fbank (25 ms frames) needs two frames: a 300-sample dev file would crash validation
+    wav = json.loads((data / "dev" / "raw.list").read_text().splitlines()[2])["wav"]
+    write_wav(wav, 300 / 16000, 0)
+    return str(data / "dev" / "raw.list"), "1 utterance(s) shorter than"
+
+
 def validation_args_typo(data):
     write_config(data, validation_args={"max_batch_secs": 10})
     return "validation_args key 'max_batch_secs'", "known: max_batch_seconds, max_batch_size"
@@ -48,8 +56,8 @@ def write_config(data, **changes):
         yaml.safe_dump(dict(TINY_CONFIG, num_epochs=1, **changes), f)
 
 
-@pytest.mark.parametrize("break_it", [one_class_dev, missing_dev_wav, validation_args_typo,
-                                      unknown_best_metric])
+@pytest.mark.parametrize("break_it", [one_class_dev, missing_dev_wav, too_short_dev_utterance,
+                                      validation_args_typo, unknown_best_metric])
 def test_dev_set_and_validation_options_fail_before_training(data, capsys, break_it):
     where, what = break_it(data)
     exp = data / "exp"
@@ -88,8 +96,8 @@ def test_dev_headers_are_read_once_not_at_every_validation(data, monkeypatch):
     with open(data / "conf.yaml", "w") as f:
         yaml.safe_dump(dict(TINY_CONFIG, num_epochs=2), f)
     reads = []
-    real = loader.item_duration
-    monkeypatch.setattr(loader, "item_duration", lambda item: reads.append(item) or real(item))
+    real = loader.item_durations
+    monkeypatch.setattr(loader, "item_durations", lambda items: reads.extend(items) or real(items))
     train.main(train_args(data, data / "exp"))
     assert (data / "exp" / "models" / "model_2.pt").exists()
     assert reads == []  # both validations reused the durations read at start-up

@@ -23,8 +23,9 @@ import shutil
 
 import torch
 
-from wedefense.dataset.dataset import read_raw_list
+from wedefense.dataset.dataset import check_long_enough, item_durations, read_raw_list
 from wedefense.dataset.loader import GPU_BATCH_SECONDS, default_batch_seconds, utterance_loader
+from wedefense.models.detector import min_samples
 from wedefense.models.registry import load_trained_model
 from wedefense.utils import distributed
 from wedefense.utils.cli import entry_point
@@ -60,10 +61,12 @@ def get_parser():
 
 
 def embed_items(model, items, sample_rate, device, max_batch_seconds=GPU_BATCH_SECONDS,
-                max_batch_size=64, num_workers=1, rank=0, world_size=1):
-    """``{key: embedding}`` of this rank's share of ``items``."""
+                max_batch_size=64, num_workers=1, rank=0, world_size=1, durations=None):
+    """``{key: embedding}`` of this rank's share of ``items`` (``durations`` in seconds, if
+    already read)."""
     loader = utterance_loader(items, sample_rate, max_batch_seconds, max_batch_size,
-                              num_workers=num_workers, rank=rank, world_size=world_size)
+                              num_workers=num_workers, rank=rank, world_size=world_size,
+                              durations=durations)
     embeddings = {}
     with torch.inference_mode():
         for keys, wavs, lengths in loader:
@@ -95,9 +98,11 @@ def main(argv=None):
     config, model = load_trained_model(args.config, args.model_path, device)
     sample_rate = config.get("dataset_args", {}).get("sample_rate", 16000)
     items = read_raw_list(args.data_list)
+    durations = item_durations(items)
+    check_long_enough(items, durations, sample_rate, min_samples(model), args.data_list)
     max_batch_seconds = args.max_batch_seconds or default_batch_seconds(device)
     embeddings = embed_items(model, items, sample_rate, device, max_batch_seconds,
-                             args.max_batch_size, args.num_workers, rank, world_size)
+                             args.max_batch_size, args.num_workers, rank, world_size, durations)
     if world_size > 1:
         # parts go through files, not the process group, so that large sets on NCCL need no
         # GPU copies of pickled arrays

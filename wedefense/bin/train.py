@@ -25,7 +25,6 @@ import os
 import random
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -34,10 +33,16 @@ from torch.nn.parallel import DistributedDataParallel
 from wedefense.calibration.llr import logits_to_llr
 from wedefense.dataset.augment.spec_augment import attach_spec_augment
 from wedefense.dataset.augment.speed import speed_classes
-from wedefense.dataset.dataset import item_duration, read_raw_list, read_train_list
+from wedefense.dataset.dataset import (
+    check_long_enough,
+    item_durations,
+    read_raw_list,
+    read_train_list,
+)
 from wedefense.dataset.loader import train_loader, utterance_loader
 from wedefense.dataset.tables import LABELS, iter_lines, read_labels
 from wedefense.metrics.detection import compute_metrics
+from wedefense.models.detector import min_samples
 from wedefense.models.margin_scheduler import build_margin_scheduler
 from wedefense.models.param_groups import build_param_groups, group_lr_lambdas
 from wedefense.models.registry import build_model, count_parameters
@@ -231,8 +236,7 @@ def read_dev_set(args, rank, world_size):
                          f"{', '.join(sorted(present))}", args.val_label or args.val_data)
     error, share = None, None
     try:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            share = list(pool.map(item_duration, items[rank::world_size]))
+        share = item_durations(items[rank::world_size])
     except (InputError, OSError) as e:
         error = str(e)
     gathered = dist_utils.all_gather_objects((error, share))
@@ -351,6 +355,10 @@ def main(argv=None):
 
     classes = config.get("data_classes", config["classes"])  # the labels in the data
     model = build_model(config).to(device)
+    if val_items:  # a dev utterance too short for the model would crash the first validation
+        check_long_enough(val_items, val_durations,
+                          config.get("dataset_args", {}).get("sample_rate", 16000),
+                          min_samples(model), args.val_data)
     if config.get("channels_last") and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)  # faster cuDNN convolutions
     attach_spec_augment(model, config.get("spec_augment"))

@@ -116,6 +116,23 @@ def item_duration(item):
             source.close()
 
 
+def item_durations(items, num_threads=8):
+    """:func:`item_duration` of every item, in order (header reads overlap in threads)."""
+    with ThreadPoolExecutor(max_workers=num_threads) as pool:
+        return list(pool.map(item_duration, items))
+
+
+def check_long_enough(items, durations, sample_rate, shortest, source=None):
+    """InputError naming the utterances shorter than ``shortest`` samples, the least a model
+    scores (:func:`wedefense.models.detector.min_samples`); shorter ones would crash it or get
+    a meaningless score."""
+    short = [it["key"] for it, d in zip(items, durations) if round(d * sample_rate) < shortest]
+    if short:
+        raise InputError(f"{len(short)} utterance(s) shorter than {shortest} samples "
+                         f"({shortest / sample_rate:.4f} s), the least this model scores: "
+                         f"{', '.join(short[:5])}{' ...' if len(short) > 5 else ''}", source)
+
+
 class Utterances(Dataset):
     """Whole utterances, for validation and extraction; unreadable audio is an error here."""
 

@@ -8,14 +8,12 @@ Config keys read here::
     augment: {...}                         # see wedefense.dataset.augment
 """
 
-from concurrent.futures import ThreadPoolExecutor
-
 from torch.utils.data import DataLoader
 
 from wedefense.dataset.dataset import (
     TrainChunks,
     Utterances,
-    item_duration,
+    item_durations,
     length_batches,
     pad_collate,
 )
@@ -56,8 +54,7 @@ def utterance_loader(items, sample_rate=16000, max_batch_seconds=GPU_BATCH_SECON
     every world_size-th batch, so ranks share the work and together cover every utterance
     exactly once. ``durations`` (seconds per item) saves reading every header again."""
     if durations is None:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            durations = list(pool.map(item_duration, items))
+        durations = item_durations(items)
     batches = length_batches(durations, max_batch_seconds, max_batch_size)[rank::world_size]
     return DataLoader(Utterances(items, sample_rate), batch_sampler=batches,
                       num_workers=num_workers, collate_fn=pad_collate)

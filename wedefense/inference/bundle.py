@@ -27,6 +27,7 @@ from torch import Tensor, nn
 import wedefense
 from wedefense.calibration.llr import _check_classes, bonafide_classes_of
 from wedefense.frontend.normalize import masked_mean_norm
+from wedefense.models.detector import min_samples
 from wedefense.utils.checkpoint import model_state
 from wedefense.utils.config import load_yaml, save_config
 from wedefense.utils.errors import InputError
@@ -91,27 +92,6 @@ class LLRModel(nn.Module):
                - torch.logsumexp(z.index_select(1, self.spoof_index), dim=1)
                - self.log_prior_ratio)
         return llr * self.calibration_scale + self.calibration_offset
-
-
-def min_samples(llr_model):
-    """The shortest input, in samples, that the model scores meaningfully.
-
-    A framed front-end (fbank, LFCC, spectrogram, SSL) must give at least two frames: from a
-    single frame, mean normalisation leaves all zeros (every such input would get the same
-    score) and deltas are zero. A backbone that pools time may need more frames; it states
-    them as ``min_frames`` (SSL_AASIST) or, for the raw waveform (one "frame" per sample),
-    as ``min_samples()`` (AASIST).
-    """
-    frontend, backbone = llr_model.frontend, llr_model.backbone
-    frames = max(2, int(getattr(backbone, "min_frames", 1)))
-    if hasattr(frontend, "frame_length"):
-        # frame_length + (k - 1) * shift samples give k frames whether or not edges are snipped
-        needed = int(frontend.frame_length) + (frames - 1) * int(frontend.frame_shift)
-    else:
-        needed = frames
-    if callable(getattr(backbone, "min_samples", None)):
-        needed = max(needed, int(backbone.min_samples()))
-    return needed
 
 
 def read_calibration(path):

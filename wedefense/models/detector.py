@@ -30,3 +30,25 @@ class SpoofDetector(nn.Module):
 
     def forward(self, wav, lengths=None, labels=None):
         return self.projection(self.embed(wav, lengths), labels)
+
+
+def min_samples(model):
+    """The shortest input, in samples, that ``model`` (a :class:`SpoofDetector`, or anything
+    with its ``frontend`` and ``backbone``) scores meaningfully.
+
+    A framed front-end (fbank, LFCC, spectrogram, SSL) must give at least two frames: from a
+    single frame, mean normalisation leaves all zeros (every such input would get the same
+    score) and deltas are zero. A backbone that pools time may need more frames; it states
+    them as ``min_frames`` (SSL_AASIST) or, for the raw waveform (one "frame" per sample),
+    as ``min_samples()`` (AASIST).
+    """
+    frontend, backbone = model.frontend, model.backbone
+    frames = max(2, int(getattr(backbone, "min_frames", 1)))
+    if hasattr(frontend, "frame_length"):
+        # frame_length + (k - 1) * shift samples give k frames whether or not edges are snipped
+        needed = int(frontend.frame_length) + (frames - 1) * int(frontend.frame_shift)
+    else:
+        needed = frames
+    if callable(getattr(backbone, "min_samples", None)):
+        needed = max(needed, int(backbone.min_samples()))
+    return needed
