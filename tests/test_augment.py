@@ -14,6 +14,7 @@ from wedefense.dataset.augment.rawboost import RawBoost
 from wedefense.dataset.augment.reverb import reverberate
 from wedefense.dataset.augment.spec_augment import SpecAugment, attach_spec_augment
 from wedefense.dataset.augment.speed import speed_classes, speed_perturb
+from wedefense.utils.errors import InputError
 
 SR = 16000
 
@@ -165,3 +166,43 @@ def test_spec_augment_masks_in_training_only():
     assert not torch.equal(model.frontend(wav, lengths)[0], wav.unsqueeze(-1).repeat(1, 1, 20))
     model.eval()
     assert torch.equal(model.frontend(wav, lengths)[0], wav.unsqueeze(-1).repeat(1, 1, 20))
+
+
+def test_spec_augment_fill_is_the_mean_of_valid_frames():
+    torch.manual_seed(0)
+    feats = torch.zeros(2, 10, 3)
+    feats[0] = torch.arange(10.0)[:, None] + 1  # mean 5.5
+    feats[1, :4] = torch.tensor([1.0, 2.0, 4.0, 5.0])[:, None]  # mean 3, then padding
+    lengths = torch.tensor([10, 4])
+    out = SpecAugment(prob=1.0, max_time_mask=0, max_freq_mask=3, num_freq_masks=3)(
+        feats, lengths)
+    masked = out != feats
+    assert masked[0].any() and masked[1, :4].any()
+    assert torch.all(out[0][masked[0]] == 5.5)
+    assert torch.all(out[1, :4][masked[1, :4]] == 3.0)  # padding left out of the mean
+
+
+def test_spec_augment_refuses_frontends_without_a_time_frequency_map():
+    from wedefense.frontend.fbank import KaldiFbank
+    from wedefense.frontend.spectrogram import RawWaveform
+
+    class LayerStack(torch.nn.Module):
+        """Shaped like the SSL front-end's output: (B, L + 1, T, D)."""
+
+        def forward(self, wav, lengths):
+            frames = wav.shape[1] // 320
+            return wav.new_zeros(wav.shape[0], 3, frames, 8), lengths // 320
+
+    class Model(torch.nn.Module):
+        def __init__(self, frontend):
+            super().__init__()
+            self.frontend = frontend
+
+    config = {"prob": 1.0}
+    for frontend in (RawWaveform(), LayerStack()):
+        model = Model(frontend)
+        with pytest.raises(InputError, match="spec_augment needs a front-end"):
+            attach_spec_augment(model, config)
+        assert not model.frontend._forward_hooks
+    model = Model(KaldiFbank()).train()
+    assert attach_spec_augment(model, config) is not None and model.training

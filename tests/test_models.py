@@ -65,3 +65,29 @@ def test_unknown_names_are_errors():
         build_model({**CONFIG, "model": "ResNet99"})
     with pytest.raises(ValueError, match="unknown project_type"):
         build_projection(8, 2, project_type="softmaxx")
+
+
+@pytest.mark.parametrize("name,kwargs", [("ASTP", {}), ("ASTP", {"global_context": True}),
+                                         ("MQMHASTP", {"num_queries": 2, "num_heads": 2})])
+@pytest.mark.parametrize("dtype,mean,std,tolerance", [
+    (torch.float32, 100.0, 0.01, 1e-3),  # a large mean against the spread
+    (torch.bfloat16, 5.0, 0.5, 1e-2),    # bf16 activations under autocast
+])
+def test_attentive_pooling_std_is_accurate(name, kwargs, dtype, mean, std, tolerance):
+    from wedefense.models.pooling import build_pooling
+    torch.manual_seed(0)
+    pool = build_pooling(name, 8, **kwargs)
+    scorer = pool.attention[-1] if name == "ASTP" else pool.score
+    with torch.no_grad():  # equal scores: each std is the plain std over the valid frames
+        scorer.weight.zero_()
+        scorer.bias.zero_()
+    lengths = torch.tensor([300, 200])
+    x = (torch.randn(2, 8, 300) * std + mean).to(dtype)
+    x[1, :, 200:] = 1e3  # padding
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16,
+                                         enabled=dtype == torch.bfloat16):
+        out = pool(x, lengths)
+    got = out.float().view(2, -1, 16)[..., 8:]  # [mean (8), std (8)] per query
+    for i, n in enumerate(lengths):
+        true = x[i, :, :n].double().std(-1, unbiased=False)
+        assert torch.allclose(got[i].double(), true.expand_as(got[i]), rtol=tolerance, atol=0)

@@ -49,33 +49,27 @@ def utt_of(chunk):
     return int(round(float(chunk[0]) * 64)) - 1
 
 
-def one_pass(ds, part, num_parts, monkeypatch, pass_index=0):
-    """Utterance ids one (rank, worker) reads in one pass."""
-    units = partition(len(ds.items), part, num_parts, (ds.seed, ds.epoch, pass_index))
-    return [key for key, _, _ in ds._samples(units, {"skipped": 0, "worker": 0})]
+def one_pass(ds, part, num_parts, pass_index=0):
+    """Utterance ids one (rank, worker) part reads in one pass."""
+    pieces = ds._share(part, num_parts, pass_index)
+    return [key for key, _, _ in ds._samples(pieces, {"skipped": 0, "read": 0, "worker": 0})]
 
 
-@pytest.mark.parametrize("num_units,num_parts", [(10, 4), (3, 4), (1, 3), (7, 7)])
-def test_partition_is_disjoint_and_complete(num_units, num_parts):
-    parts = [partition(num_units, p, num_parts, (1, 2, 0)) for p in range(num_parts)]
-    flat = [u for part in parts for u in part]
-    assert len(flat) == len(set(flat)) and all(parts)
-    subs = flat[0][2]
-    assert sorted(flat) == [(u, s, subs) for u in range(num_units) for s in range(subs)]
-
-
-@pytest.mark.parametrize("sharded", [False, True])
-def test_ranks_and_workers_read_disjoint_shares(tmp_path, sharded, monkeypatch):
-    raw, tars = make_corpus(tmp_path)
-    items = tars if sharded else raw
+@pytest.mark.parametrize("num_units,num_parts", [(10, 4), (3, 4), (1, 3), (7, 7), (26, 8)])
+@pytest.mark.parametrize("split", [True, False])
+def test_partition_is_disjoint_and_complete(num_units, num_parts, split):
+    samples = 24  # per unit; a multiple of every split here
     seen = []
-    for rank in range(2):
-        ds = TrainChunks(items, CLASSES, 800, rank=rank, world_size=2, seed=5)
-        ds.set_epoch(3)
-        for worker in range(2):
-            seen.append(one_pass(ds, rank * 2 + worker, 4, monkeypatch))
-    flat = [k for share in seen for k in share]
-    assert sorted(flat) == [f"u{i:02d}" for i in range(10)]  # each utterance once per pass
+    for p in range(num_parts):
+        pieces = partition(num_units, p, num_parts, (1, 2, 0), split=split)
+        seen.append([(u, i) for u, sub, subs in pieces for i in range(sub, samples, subs)])
+        if not split:  # an utterance is never split
+            assert all(subs == 1 for _, _, subs in pieces)
+    flat = [x for share in seen for x in share]
+    assert sorted(flat) == [(u, i) for u in range(num_units) for i in range(samples)]
+    sizes = [len(share) for share in seen]
+    # tars: equal shares; utterances: one more for some parts, and none for parts beyond them
+    assert max(sizes) - min(sizes) == (0 if split else (samples if num_units % num_parts else 0))
 
 
 def take(ds, n):

@@ -124,6 +124,23 @@ def test_ids_with_a_dot_are_refused_naming_the_file(tmp_path, capsys):
     assert "wav.scp" in err and "'spk.utt01' contains '.'" in err
 
 
+@pytest.mark.parametrize("keys,error", [
+    (["spk1/utt1", "spk2/utt1"], "'spk1/utt1' cannot be a tar member name"),
+    (["LA.v2_001"], "'LA.v2_001' contains '.'"),
+    ([".hidden"], "cannot be a tar member name"),
+    (["utt1", "utt1"], "'utt1' appears twice"),
+])
+def test_write_shard_refuses_keys_that_would_not_read_back(tmp_path, keys, error):
+    from wedefense.dataset.shards import write_shard
+    wav = str(tmp_path / "a.wav")
+    write_wav(wav, 0.1, 0)
+    tar = tmp_path / "t.tar"
+    with pytest.raises(InputError, match=error) as e:
+        write_shard(str(tar), [(key, "spoof", wav) for key in keys])
+    assert str(tar) in str(e.value)
+    assert os.listdir(tmp_path) == ["a.wav"]  # no tar, no temporary
+
+
 def test_rerun_with_fewer_shards_removes_stale_tars(tmp_path):
     d = make_data_dir(tmp_path, n=7)
     make_shards(d)

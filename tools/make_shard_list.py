@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from wedefense.dataset.shards import SHARD_NAME, write_shard
+from wedefense.dataset.shards import SHARD_NAME, check_key, write_shard
 from wedefense.dataset.tables import check_same_keys, read_labels, read_table
 from wedefense.utils.cli import entry_point
 from wedefense.utils.errors import InputError
@@ -48,16 +48,6 @@ def get_parser():
                         help="comma-separated allowed labels (default: bonafide,spoof); 'any' "
                              "accepts every label")
     return parser
-
-
-def check_key(key, source):
-    if "/" in key or not key or key.startswith("."):
-        raise InputError(f"utterance id '{key}' cannot be a tar member name", source)
-    if "." in key:
-        # WebDataset splits a member name at its first dot: 'spk1.utt1.wav' would be read as
-        # key 'spk1' with a field 'utt1.wav', merging every 'spk1.*' utterance into one sample
-        raise InputError(f"utterance id '{key}' contains '.', which WebDataset readers take as "
-                         "the end of the key; rename it (e.g. '.' -> '_')", source)
 
 
 @entry_point

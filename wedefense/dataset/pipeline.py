@@ -4,16 +4,24 @@
           -> duration filter -> speed perturbation -> random chunk -> chunk augmentation
 
 The unit is the utterance of a ``raw.list`` or the tar of a ``shard.list``. Each pass over the
-data permutes the units with a seed of (seed, epoch, pass) and gives rank r, worker w the slice
-``perm[r * W + w :: R * W]``, so (rank, worker) pairs read disjoint parts and no memory grows
-with the corpus: a worker holds its unit list and a shuffle buffer of encoded samples. With
-fewer tars than pairs, each tar is split into sub-units (every n-th sample), so no pair idles.
+data permutes the units with a seed of (seed, epoch, pass) and deals them whole, round-robin, to
+the (rank, worker) parts, so the parts read disjoint shares of (nearly) equal size and no memory
+grows with the corpus: a worker holds its unit list and a shuffle buffer of encoded samples.
+Only the ``r`` units left over after dealing ``floor(units / parts)`` to every part are split
+(see :func:`partition`): tars into sub-units of every n-th sample, so that the pieces divide
+evenly over the parts; utterances go whole to the first ``r`` parts. A tar is read sequentially
+(skipping members still reads through them), so only those few tars are read more than once.
 
 The stream never ends: the training loop takes the same fixed number of batches on every rank
 (no DDP hang at an epoch end however unevenly the data falls), and the next epoch restarts the
-stream with the next seed. A broken sample or tar is skipped, counted and logged with its id.
+stream with the next seed. Only a worker that a raw list with fewer utterances than workers
+leaves without any ends its stream at once (the DataLoader goes on with the others); every rank
+must get at least one utterance. A broken sample or tar is skipped, counted and logged with its
+id; a pass without a usable sample moves on to the next, and only a long run of them (see
+``_stream``) is an error.
 """
 
+import itertools
 import logging
 import math
 import os
@@ -57,13 +65,47 @@ def buffer_shuffle(samples, size, rng):
     yield from buffer
 
 
-def partition(num_units, part, num_parts, seed):
-    """Unit ids (``(unit, sub, num_subs)``) of ``part`` in the permutation seeded by ``seed``.
+def partition(num_units, part, num_parts, seed, split=True):
+    """Pieces ``(unit, sub, num_subs)`` of ``part`` in the pass seeded by ``seed``: samples
+    ``i`` of the unit with ``i % num_subs == sub``.
 
-    With fewer units than parts, each unit is split ``ceil(num_parts / num_units)`` ways."""
-    subs = max(1, math.ceil(num_parts / num_units))
-    order = np.random.default_rng(seed).permutation(num_units * subs)
-    return [(int(u) // subs, int(u) % subs, subs) for u in order[part::num_parts]]
+    The units are permuted and ``floor(num_units / num_parts)`` go whole to every part. With
+    ``split`` (tars), each of the ``r`` left over is split into ``s = num_parts / gcd(r,
+    num_parts)`` sub-units and the ``r * s`` pieces, a multiple of ``num_parts``, are dealt at
+    random, the same number to every part; without (utterances) they go whole to parts
+    ``0 .. r - 1``, so shares differ by at most one unit and, with fewer units than parts, the
+    parts from ``num_units`` on get none.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(num_units)
+    whole = num_units // num_parts * num_parts
+    share = [(int(u), 0, 1) for u in order[part:whole:num_parts]]
+    rest = order[whole:]
+    if not len(rest):
+        return share
+    if not split:
+        return share + ([(int(rest[part]), 0, 1)] if part < len(rest) else [])
+    subs = num_parts // math.gcd(len(rest), num_parts)
+    pieces = [(int(u), sub, subs) for u in rest for sub in range(subs)]
+    # dealt at random, not in order: a part always taking the same sub of a tiny tar (one with
+    # fewer samples than subs) could go without data pass after pass
+    return share + [pieces[i] for i in rng.permutation(len(pieces))[part::num_parts]]
+
+
+def num_pieces(num_units, num_parts, split=True):
+    """How many pieces :func:`partition` deals in one pass over all parts."""
+    rest = num_units % num_parts
+    subs = num_parts // math.gcd(rest, num_parts) if split and rest else 1
+    return num_units - rest + rest * subs
+
+
+# When to give up on a part's share (see TrainChunks._stream): after reading, since the last
+# usable sample, COVER_PASSES times as many pieces as a whole pass deals (a piece holding usable
+# audio escapes one part that long with probability about e^-COVER_PASSES, each pass dealing the
+# pieces anew at random), or at least MANY_SAMPLES samples from at least MANY_PIECES pieces.
+COVER_PASSES = 30
+MANY_SAMPLES = 10000
+MANY_PIECES = 50
 
 
 class TrainChunks(IterableDataset):
@@ -80,6 +122,11 @@ class TrainChunks(IterableDataset):
         if not self.items:
             raise InputError("no training data")
         self.sharded = "shard" in self.items[0]
+        if not self.sharded and len(self.items) < world_size:
+            # an utterance is never split, so some rank would get no data at all, and its
+            # training loop would end early or wait forever for the others
+            raise InputError(f"{len(self.items)} training utterance(s) for {world_size} "
+                             "ranks: each rank needs at least one")
         self.classes = list(classes)
         self.class_index = {c: i for i, c in enumerate(classes)}
         self.chunk_samples = chunk_samples
@@ -97,23 +144,32 @@ class TrainChunks(IterableDataset):
     def set_epoch(self, epoch):
         self.epoch = epoch
 
-    def _samples(self, units, stats):
-        """``(key, label, audio source)`` of the units, in order; broken tars are skipped."""
-        for unit, sub, subs in units:
+    def _samples(self, pieces, stats):
+        """``(key, label, audio source)`` of the pieces, in order; broken tars are skipped.
+
+        Pieces of one tar are read together, in one pass through it. ``stats["read"]`` counts
+        the samples read, broken ones included."""
+        wanted = {}
+        for unit, sub, subs in pieces:
+            wanted.setdefault(unit, (set(), subs))[0].add(sub)
+        for unit, (subs_wanted, subs) in wanted.items():
             item = self.items[unit]
             if not self.sharded:
+                stats["read"] += 1
                 yield item["key"], item.get("lab"), item["wav"]
                 continue
             tar = item["shard"]
             try:
                 for i, (key, lab, _ext, data) in enumerate(iter_shard(tar)):
-                    if i % subs != sub:
+                    if i % subs not in subs_wanted:
                         continue
+                    stats["read"] += 1
                     if data is None or lab is None:
                         self._skip(stats, key, f"sample in {tar} lacks a label or audio member")
                         continue
                     yield key, lab, data
             except (tarfile.TarError, OSError, EOFError) as e:
+                stats["read"] += 1
                 self._skip(stats, tar, f"broken shard, rest of it skipped: {e}")
 
     def _skip(self, stats, what, why):
@@ -122,18 +178,41 @@ class TrainChunks(IterableDataset):
                        "this epoch): %s", what, self.rank, stats["worker"], stats["skipped"],
                        why)
 
+    def _part(self, worker, num_workers):
+        """``(part, num_parts)`` of a worker of this rank. Worker-major, so a raw list's
+        leftover utterances go to worker 0 of every rank before worker 1 of any."""
+        return worker * self.world_size + self.rank, self.world_size * num_workers
+
+    def _share(self, part, num_parts, pass_index):
+        """The pieces ``part`` reads in pass ``pass_index`` of the current epoch."""
+        return partition(len(self.items), part, num_parts, (self.seed, self.epoch, pass_index),
+                         split=self.sharded)
+
     def __iter__(self):
         info = get_worker_info()
         worker, num_workers = (0, 1) if info is None else (info.id, info.num_workers)
-        part = self.rank * num_workers + worker
-        num_parts = self.world_size * num_workers
-        stats = {"skipped": 0, "filtered": 0, "worker": worker}
-        for pass_index in range(1 << 30):
-            seed = (self.seed, self.epoch, pass_index)
-            units = partition(len(self.items), part, num_parts, seed)
-            rng = np.random.default_rng(seed + (part,))
+        return self._stream(worker, num_workers)
+
+    def _stream(self, worker, num_workers):
+        part, num_parts = self._part(worker, num_workers)
+        if not self.sharded and part >= len(self.items):
+            # fewer utterances than parts: this worker has none in any pass. Its stream ends,
+            # and the DataLoader goes on with the other workers (a worker that neither yields
+            # nor ends would hang it); __init__ made sure that worker 0 of every rank has some.
+            logger.info("training data: rank %d worker %d has no utterance to read (%d "
+                        "utterances for %d workers in all)", self.rank, worker,
+                        len(self.items), num_parts)
+            return
+        stats = {"skipped": 0, "filtered": 0, "read": 0, "worker": worker}
+        total_pieces = num_pieces(len(self.items), num_parts, self.sharded)
+        # since the last usable sample: pieces dealt to this part and samples read from them
+        run_pieces = run_samples = run_passes = 0
+        for pass_index in itertools.count():
+            pieces = self._share(part, num_parts, pass_index)
+            rng = np.random.default_rng((self.seed, self.epoch, pass_index, part))
+            read_before = stats["read"]
             yielded = False
-            for key, lab, source in buffer_shuffle(self._samples(units, stats),
+            for key, lab, source in buffer_shuffle(self._samples(pieces, stats),
                                                    self.shuffle_size, rng):
                 label = self.class_index.get(lab)
                 if label is None:
@@ -155,8 +234,25 @@ class TrainChunks(IterableDataset):
                     chunk = self.augment.chunk(chunk, rng)
                 yielded = True
                 yield torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)), label
-            if not yielded:
+            if yielded:
+                run_pieces = run_samples = run_passes = 0
+                continue
+            # A pass without a usable sample is no proof of unusable data: a tiny tar split
+            # many ways gives empty pieces, and a small share can hold only broken or filtered
+            # samples by chance. So the next pass follows, and the data is declared unusable
+            # only after (a) COVER_PASSES whole passes' worth of pieces (a piece with usable
+            # audio stays out of this part's shares that long with probability about e^-30),
+            # or (b) MANY_SAMPLES samples from MANY_PIECES pieces, none usable (for a false
+            # alarm, fewer than half the pieces must hold usable audio, (0.5)^50 ~ 1e-15, and,
+            # unless the usable ones cluster, fewer than 1 in 300 samples, (1 - 1/300)^10000 ~
+            # e^-33).
+            run_passes += 1
+            run_pieces += len(pieces)
+            run_samples += stats["read"] - read_before
+            if run_pieces >= COVER_PASSES * total_pieces or (
+                    run_samples >= MANY_SAMPLES and run_pieces >= MANY_PIECES):
                 raise InputError(f"no usable training audio in the share of rank {self.rank} "
-                                 f"worker {worker} ({stats['skipped']} skipped, "
+                                 f"worker {worker} ({run_samples} samples read in "
+                                 f"{run_passes} passes: {stats['skipped']} skipped, "
                                  f"{stats['filtered']} outside the duration limits "
                                  f"[{self.min_duration}, {self.max_duration}] s)")

@@ -34,11 +34,31 @@ def _tarinfo(name, size):
     return info
 
 
+def check_key(key, source=None):
+    """Raise :class:`InputError` (naming ``source``) unless ``key`` can name tar members."""
+    if "/" in key or not key or key.startswith("."):
+        raise InputError(f"utterance id '{key}' cannot be a tar member name", source)
+    if "." in key:
+        # WebDataset splits a member name at its first dot: 'spk1.utt1.wav' would be read as
+        # key 'spk1' with a field 'utt1.wav', merging every 'spk1.*' utterance into one sample
+        raise InputError(f"utterance id '{key}' contains '.', which WebDataset readers take as "
+                         "the end of the key; rename it (e.g. '.' -> '_')", source)
+
+
 def write_shard(path, records):
     """Write ``records`` (``(key, label, audio_path)``) to the tar ``path`` atomically.
 
-    Returns the audio bytes written. A missing or empty audio file is an error naming it.
+    Returns the audio bytes written. A key that cannot name tar members (see :func:`check_key`;
+    'spk1/utt1' and 'spk2/utt1' would both read back as 'utt1'), a repeated key, or a missing or
+    empty audio file is an error naming it, and leaves no tar.
     """
+    records = list(records)
+    seen = set()
+    for key, _label, _audio_path in records:
+        check_key(key, path)
+        if key in seen:  # consecutive members of one key read back as one sample
+            raise InputError(f"utterance id '{key}' appears twice", path)
+        seen.add(key)
     tmp = f"{path}.tmp{os.getpid()}"
     audio_bytes = 0
     try:

@@ -23,12 +23,12 @@ class TSTP(nn.Module):
         self.out_dim = 2 * in_dim
 
     def forward(self, x, lengths):
-        mask = time_mask(lengths, x.shape[-1], x.dtype).unsqueeze(1)
-        count = mask.sum(-1).clamp(min=1.0)
-        mean = (x * mask).sum(-1) / count
-        # unbiased like torch.std; the clamp keeps the sqrt differentiable at zero variance
-        var = (((x - mean.unsqueeze(-1)) * mask) ** 2).sum(-1) / (count - 1).clamp(min=1.0)
-        return torch.cat([mean, torch.sqrt(var.clamp(min=1e-7))], dim=-1)
+        mask = time_mask(lengths, x.shape[-1], stats_dtype(x)).unsqueeze(1)
+        count = mask.sum(-1, keepdim=True).clamp(min=1.0)               # (B, 1, 1)
+        mean, var = weighted_mean_var(x, mask / count)
+        count = count.squeeze(-1)
+        var = var * count / (count - 1).clamp(min=1.0)  # unbiased like torch.std
+        return torch.cat([mean, sqrt_clamped(var)], dim=-1)
 
 
 class TAP(nn.Module):
@@ -53,12 +53,37 @@ def masked_softmax(scores, lengths):
     return torch.softmax(scores, dim=-1) * valid.to(scores.dtype)
 
 
+def stats_dtype(x):
+    """At least float32: statistics of bf16/fp16 activations lose most of their digits."""
+    return torch.promote_types(x.dtype, torch.float32)
+
+
+def weighted_mean_var(x, weights):
+    """Weighted mean and (biased) variance over the last axis of ``x``, with ``weights``
+    (broadcastable to ``x``) summing to one over it; zero weights mask frames out.
+
+    Two passes, ``sum(w * (x - mean)^2)``, in float32 or wider, autocast or not: the one-pass
+    ``E[x^2] - mean^2`` cancels catastrophically when the mean is large against the spread
+    (in bf16 a 10-40 % error at mean/std ~ 2-10; in float32 several times the true value at
+    mean 100, std 0.01)."""
+    # autocast leaves these elementwise ops and sums in their inputs' float32 (or casts to it)
+    dtype = stats_dtype(x)
+    x, weights = x.to(dtype), weights.to(dtype)
+    mean = (x * weights).sum(-1)
+    var = ((x - mean.unsqueeze(-1)) ** 2 * weights).sum(-1)
+    return mean, var
+
+
+def sqrt_clamped(var):
+    """The clamp keeps the sqrt differentiable at zero variance."""
+    return torch.sqrt(var.clamp(min=1e-7))
+
+
 def weighted_stats(x, weights):
     """Weighted mean and standard deviation over time of ``x (B, C, T)`` with weights (B, C, T)
-    summing to one over T; the clamp keeps the sqrt differentiable at zero variance."""
-    mean = (x * weights).sum(-1)
-    var = (x * x * weights).sum(-1) - mean * mean
-    return mean, torch.sqrt(var.clamp(min=1e-7))
+    summing to one over T (see :func:`weighted_mean_var`)."""
+    mean, var = weighted_mean_var(x, weights)
+    return mean, sqrt_clamped(var)
 
 
 class ASTP(nn.Module):
@@ -120,9 +145,7 @@ class MQMHASTP(nn.Module):
         scores = self.score(torch.tanh(self.hidden(x)))              # (B, H * Q, T), head-major
         weights = masked_softmax(scores, lengths).view(b, h, q, 1, t)
         heads = x.view(b, h, 1, c // h, t)
-        mean = (heads * weights).sum(-1)                              # (B, H, Q, C / H)
-        var = (heads * heads * weights).sum(-1) - mean * mean
-        std = torch.sqrt(var.clamp(min=1e-7))
+        mean, std = weighted_stats(heads, weights)                    # (B, H, Q, C / H)
         # query-major layout: [query 0: mean (all heads), std (all heads)], [query 1: ...], ...
         mean = mean.permute(0, 2, 1, 3).reshape(b, q, c)
         std = std.permute(0, 2, 1, 3).reshape(b, q, c)

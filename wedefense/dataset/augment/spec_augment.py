@@ -3,11 +3,19 @@ model's device, in training only.
 
 The model computes its features inside (DESIGN.md §5), so the masks go in through a forward
 hook on ``model.frontend``: the training script attaches it, ``model.eval()`` turns it off and
-an exported or extracted model never sees it. Masked values are each bin's mean over time, which
-the detector's mean normalisation maps to zero.
+an exported or extracted model never sees it. Masked values are each bin's mean over the
+utterance's valid frames, which the detector's mean normalisation maps to zero.
+
+Only a time-frequency map ``(B, T, F)`` can be masked this way: a raw front-end's ``(B, N, 1)``
+waveform would lose whole utterances to one "frequency" mask, and an SSL front-end's stacked
+layers ``(B, L + 1, T, D)`` are not a spectrum. :func:`attach_spec_augment` refuses those.
 """
 
+import itertools
+
 import torch
+
+from wedefense.utils.errors import InputError
 
 
 class SpecAugment:
@@ -19,6 +27,9 @@ class SpecAugment:
 
     def __call__(self, feats, frame_lengths=None):
         """``feats (B, T, F)`` -> masked copy; each utterance masked with probability ``prob``."""
+        if feats.dim() != 3 or feats.shape[-1] < 2:
+            raise ValueError(f"SpecAugment masks (batch, frames, bins) features, not shape "
+                             f"{tuple(feats.shape)}")
         b, t, f = feats.shape
         device = feats.device
         if frame_lengths is None:
@@ -39,7 +50,10 @@ class SpecAugment:
             start = (torch.rand(b, device=device) * (f - width + 1)).long()
             mask |= ((bins >= start[:, None]) & (bins < (start + width)[:, None]))[:, None, :]
         mask &= chosen[:, None, None]
-        fill = feats.mean(dim=1, keepdim=True).expand_as(feats)
+        # each bin's mean over the valid frames only: padding would pull it towards zero
+        valid = (frames < frame_lengths[:, None]).to(feats.dtype).unsqueeze(-1)
+        count = valid.sum(dim=1, keepdim=True).clamp(min=1.0)
+        fill = ((feats * valid).sum(dim=1, keepdim=True) / count).expand_as(feats)
         return torch.where(mask, fill, feats)
 
 
@@ -48,6 +62,7 @@ def attach_spec_augment(model, config):
     ``config`` is the ``spec_augment`` section (None or prob 0: nothing attached)."""
     if not config or config.get("prob", 0) <= 0:
         return None
+    check_time_frequency(model.frontend)
     augment = SpecAugment(**config)
 
     def hook(module, inputs, output):
@@ -57,3 +72,28 @@ def attach_spec_augment(model, config):
         return augment(feats, frame_lengths), frame_lengths
 
     return model.frontend.register_forward_hook(hook)
+
+
+def check_time_frequency(frontend):
+    """Raise :class:`InputError` unless ``frontend`` gives a ``(B, T, F)`` time-frequency map
+    with several bins, found by running it on a short silent batch (so a new front-end needs no
+    registration): a ``(B, N, 1)`` waveform or ``(B, L + 1, T, D)`` stacked layers are refused
+    here, at setup, rather than masked wrongly or failing in the first training step."""
+    tensors = itertools.chain(frontend.parameters(), frontend.buffers())
+    device = next((t.device for t in tensors), torch.device("cpu"))
+    num_samples = int(getattr(frontend, "sample_rate", 16000)) // 2
+    training = frontend.training
+    try:
+        frontend.eval()
+        with torch.no_grad():
+            output = frontend(torch.zeros(2, num_samples, device=device),
+                              torch.full((2,), num_samples, device=device))
+    finally:
+        frontend.train(training)
+    feats = output[0] if isinstance(output, (tuple, list)) else output
+    shape = tuple(feats.shape)
+    if len(shape) != 3 or shape[-1] < 2:
+        raise InputError(f"spec_augment needs a front-end that gives (batch, frames, bins) "
+                         f"features; {type(frontend).__name__} gives shape {shape} (a raw "
+                         "waveform or stacked SSL layers): remove the spec_augment section or "
+                         "set its prob to 0")
