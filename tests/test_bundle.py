@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from wedefense.calibration.llr import logits_to_llr
+from wedefense.calibration.llr import logits_to_llr, removes_training_prior
 from wedefense.inference import bundle as bundle_io
 from wedefense.inference.detector import Detector
 from wedefense.models.registry import build_model
@@ -184,3 +184,28 @@ def test_min_samples_give_every_input_its_own_score(config, frames):
     with torch.no_grad():
         first, second = model(wavs, lengths).tolist()
     assert first != second
+
+
+@pytest.mark.parametrize("project_type", ["linear", "am_softmax", "p2sgrad", "oc_softmax"])
+def test_llr_model_removes_the_prior_only_from_log_posterior_heads(project_type):
+    config = {**CONFIG, "projection_args": {"project_type": project_type}}
+    torch.manual_seed(0)
+    detector = build_model(config).eval()
+    llr_model = bundle_io.build_llr_model(config, detector.state_dict())
+    wavs, lengths = random_batch([8000, 6000], seed=3)
+    with torch.no_grad():
+        logits = detector(wavs, lengths).double().numpy()
+        got = llr_model(wavs, lengths).double().numpy()
+        scripted = torch.jit.script(llr_model)(wavs, lengths).double().numpy()
+        # without the config, LLRModel reads the same declaration from the head
+        direct = bundle_io.LLRModel(detector, config["classes"], config["class_counts"])
+        direct = direct(wavs, lengths).double().numpy()
+    prior = np.log(12 / 36) if project_type in ("linear", "am_softmax") else 0.0
+    expected = logits[:, 0] - logits[:, 1] - prior
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(scripted, got, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(direct, got, rtol=0, atol=0)
+    # and stage 6 gives the same numbers for the same config
+    stage6 = logits_to_llr(logits, config["classes"], config["class_counts"],
+                           remove_prior=removes_training_prior(config))
+    np.testing.assert_allclose(got, stage6, rtol=1e-5, atol=1e-5)

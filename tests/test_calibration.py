@@ -3,11 +3,15 @@
 import json
 import math
 
+import kaldiio
 import numpy as np
 import pytest
+import yaml
 from scipy.optimize import approx_fprime
 
 from wedefense.bin import calibrate
+from wedefense.bin import logits_to_llr as script
+from wedefense.calibration.llr import logits_to_llr, removes_training_prior
 from wedefense.calibration.logistic import (
     apply_calibration,
     effective_prior,
@@ -172,3 +176,52 @@ def test_apply_wrong_number_of_systems_and_bad_model(dev_eval, capsys):
     err = _fails(["apply", "--model", str(bad), "--scores", dev_a,
                   "--out", str(tmp_path / "o.txt")], capsys)
     assert str(bad) in err and "not a calibration model" in err
+
+
+# ASVspoof2019 LA training counts: the prior term ln(2580 / 22800) is about -2.18
+LA_COUNTS = [2580, 22800]
+
+
+def head_config(project_type, **extra):
+    return {"classes": ["bonafide", "spoof"], "class_counts": LA_COUNTS,
+            "projection_args": {"project_type": project_type}, **extra}
+
+
+@pytest.mark.parametrize("project_type,removes", [
+    ("linear", True), ("softmax", True), ("am_softmax", True), ("aam_softmax", True),
+    ("oc_softmax", False), ("p2sgrad", False)])
+def test_training_prior_is_removed_only_from_log_posterior_logits(project_type, removes):
+    config = head_config(project_type)
+    assert removes_training_prior(config) is removes
+    logits = np.array([[-1.0, 1.0], [0.3, -0.2], [1.0, -1.0]])
+    llr = logits_to_llr(logits, config["classes"], config["class_counts"],
+                        remove_prior=removes_training_prior(config))
+    difference = logits[:, 0] - logits[:, 1]
+    prior = math.log(LA_COUNTS[0] / LA_COUNTS[1]) if removes else 0.0
+    np.testing.assert_allclose(llr, difference - prior, rtol=0, atol=1e-12)
+    if not removes:
+        # a P2SGrad-like spoof (cosines -1, 1) stays below the Bayes threshold 0
+        assert llr[0] == -2.0
+
+
+def test_default_head_is_linear_and_unknown_head_is_an_input_error():
+    assert removes_training_prior({}) and removes_training_prior({"projection_args": None})
+    with pytest.raises(InputError, match="projection_args.*unknown project_type"):
+        removes_training_prior(head_config("softmaxx"), "conf.yaml")
+
+
+@pytest.mark.parametrize("project_type", ["linear", "p2sgrad", "oc_softmax"])
+def test_stage6_script_follows_the_head(tmp_path, project_type):
+    logits = np.array([[-1.0, 1.0], [0.75, 0.25], [0.5, -0.5]], dtype=np.float32)
+    ark, scp = tmp_path / "logits.ark", tmp_path / "logits.scp"
+    with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as writer:
+        for i, vector in enumerate(logits):
+            writer(f"utt{i}", vector)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(head_config(project_type)))
+    output = tmp_path / "llr.txt"
+    script.main(["--logits_scp", str(scp), "--config", str(config), "--output", str(output)])
+    scores = np.array(list(read_scores(output).values()))
+    difference = logits[:, 0].astype(np.float64) - logits[:, 1]
+    prior = math.log(LA_COUNTS[0] / LA_COUNTS[1]) if project_type == "linear" else 0.0
+    np.testing.assert_allclose(scores, difference - prior, rtol=0, atol=1e-9)

@@ -7,10 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wedefense.calibration.llr import logits_to_llr
+from wedefense.calibration.llr import logits_to_llr, removes_training_prior
 from wedefense.models.margin_scheduler import MarginScheduler, build_margin_scheduler
-from wedefense.models.projections import PROJECTIONS, build_projection
+from wedefense.models.projections import PROJECTIONS, build_projection, logits_are_log_posteriors
 from wedefense.models.registry import build_model
+from wedefense.utils.errors import InputError
 
 
 def embeddings(n=6, dim=8, seed=0):
@@ -107,9 +108,10 @@ def test_margin_scheduler_ramps_linearly_and_drives_the_head():
     proj = build_projection(8, 2, project_type="aam_softmax", margin=0.2)
     sched = MarginScheduler(proj, increase_start_epoch=2, fix_start_epoch=6)
     assert proj.margin == 0.0 and sched.final_margin == 0.2
-    got = [sched.step(e) for e in range(9)]
-    assert got[:3] == [0.0, 0.0, 0.0] and got[6:] == [0.2, 0.2, 0.2]
-    assert math.isclose(got[4], 0.1) and math.isclose(sched.step(3.5), 0.075)
+    # step() takes the epochs completed: e - 1 at the start of (1-based) epoch e
+    got = [sched.step(e - 1) for e in range(1, 10)]
+    assert got[:2] == [0.0, 0.0] and got[5:] == [0.2] * 4  # epochs 1, 2 and 6 to 9
+    assert math.isclose(got[3], 0.1) and math.isclose(sched.step(2.5), 0.075)
     sched.step(0)
     emb, labels = embeddings(), torch.tensor([0, 1, 0, 1, 1, 0])
     assert torch.equal(proj(emb, labels), proj(emb))  # margin 0: training logits unchanged
@@ -123,11 +125,118 @@ def test_margin_scheduler_ramps_linearly_and_drives_the_head():
 def test_margin_scheduler_config_and_errors():
     proj = build_projection(8, 2, project_type="am_softmax", margin=0.3)
     assert build_margin_scheduler({}, proj) is None
+    assert build_margin_scheduler({"margin_scheduler_args": None}, proj) is None
     sched = build_margin_scheduler({"margin_scheduler_args": {
-        "initial_margin": 0.1, "final_margin": 0.4, "increase_start_epoch": 0,
-        "fix_start_epoch": 3}}, proj)
+        "initial_margin": 0.1, "final_margin": 0.4, "increase_start_epoch": 1,
+        "fix_start_epoch": 4}}, proj)
     assert proj.margin == 0.1 and math.isclose(sched.step(1.5), 0.25)
     with pytest.raises(ValueError, match="no 'margin'"):
         MarginScheduler(build_projection(8, 2, project_type="linear"))
     with pytest.raises(ValueError, match="before"):
         MarginScheduler(proj, increase_start_epoch=5, fix_start_epoch=2)
+
+
+def run_training_schedule(sched, num_epochs, steps_per_epoch):
+    """The margins train.py sets: ``step(epoch - 1 + step / S)`` for 1-based epochs."""
+    return {epoch: [sched.step(epoch - 1 + step / steps_per_epoch)
+                    for step in range(steps_per_epoch)]
+            for epoch in range(1, num_epochs + 1)}
+
+
+def test_margin_scheduler_epochs_are_one_based_as_logged():
+    # the documented example: rising from the start of epoch 1, final from the start of epoch 10
+    proj = build_projection(8, 2, project_type="aam_softmax", margin=0.2)
+    sched = build_margin_scheduler({"margin_scheduler_args": {
+        "initial_margin": 0.0, "final_margin": 0.2, "increase_start_epoch": 1,
+        "fix_start_epoch": 10}}, proj)
+    margins = run_training_schedule(sched, 10, 100)
+    assert margins[1][0] == 0.0 and margins[1][-1] > 0.0
+    assert margins[2][0] > margins[1][-1]  # still rising at the start of epoch 2
+    assert all(m == 0.2 for m in margins[10])  # final throughout epoch 10
+    assert margins[9][-1] < 0.2
+    flat = [m for epoch in sorted(margins) for m in margins[epoch]]
+    assert all(a <= b for a, b in zip(flat, flat[1:]))
+    # a later start: epochs 1 and 2 keep the initial margin, epoch 3 begins the ramp
+    proj = build_projection(8, 2, project_type="am_softmax", margin=0.4)
+    sched = MarginScheduler(proj, initial_margin=0.1, increase_start_epoch=3, fix_start_epoch=5)
+    margins = run_training_schedule(sched, 6, 4)
+    assert margins[1] == margins[2] == [0.1] * 4 and margins[3][0] == 0.1
+    assert math.isclose(margins[4][0], 0.25) and margins[3][-1] > 0.1
+    assert margins[5] == margins[6] == [0.4] * 4 and proj.margin == 0.4
+
+
+def test_empty_margin_scheduler_args_mean_the_defaults():
+    proj = build_projection(8, 2, project_type="aam_softmax", margin=0.3)
+    sched = build_margin_scheduler({"margin_scheduler_args": {}}, proj)
+    assert sched is not None and proj.margin == 0.0 and sched.final_margin == 0.3
+    assert sched.step(9) == 0.3  # start of epoch 10, the default fix_start_epoch
+    with pytest.raises(InputError, match="increase_start_epoch"):
+        build_margin_scheduler({"margin_scheduler_args": {"increase_start": 2}}, proj)
+
+
+@pytest.mark.parametrize("project_type,args,accepted", [
+    ("linear", {"scale": 32, "margin": 0.2}, "accepts project_type$"),
+    ("softmax", {"margin": 0.3}, "accepts project_type$"),
+    ("am_softmax", {"m_real": 0.9}, "accepts project_type, scale, margin$"),
+    ("aam_softmax", {"angular": False}, "accepts project_type, scale, margin$"),
+    ("p2sgrad", {"margin": 0.2}, "accepts project_type, scale$"),
+    ("oc_softmax", {"scale": 30}, "m_real, m_fake, alpha, bonafide_index$"),
+])
+def test_heads_refuse_arguments_they_do_not_take(project_type, args, accepted):
+    with pytest.raises(InputError, match=accepted) as error:
+        build_projection(8, 2, project_type=project_type, **args)
+    assert "projection_args" in str(error.value)
+    assert all(repr(name) in str(error.value) for name in args)
+    config = {"classes": ["bonafide", "spoof"], "frontend": "fbank", "model": "ResNet18",
+              "model_args": {"m_channels": 4, "embed_dim": 8},
+              "projection_args": {"project_type": project_type, **args}}
+    with pytest.raises(InputError, match="projection_args"):
+        build_model(config)
+
+
+def oc_config(classes, bonafide_classes=None, **projection_args):
+    config = {"classes": classes, "frontend": "fbank", "frontend_args": {"num_mel_bins": 24},
+              "model": "ResNet18", "model_args": {"m_channels": 4, "embed_dim": 8},
+              "projection_args": {"project_type": "oc_softmax", **projection_args}}
+    if bonafide_classes is not None:
+        config["bonafide_classes"] = bonafide_classes
+    return config
+
+
+@pytest.mark.parametrize("classes,bonafide_classes,index", [
+    (["spoof", "real"], "real", 1), (["spoof", "real"], ["real"], 1),
+    (["real", "spoof"], "real", 0), (["bonafide", "spoof"], None, 0),
+])
+def test_oc_softmax_bonafide_column_follows_bonafide_classes(classes, bonafide_classes, index):
+    torch.manual_seed(0)
+    model = build_model(oc_config(classes, bonafide_classes))
+    assert model.projection.bonafide_index == index
+    # the one-class objective compacts the bona fide class: its target is m_real
+    emb = embeddings()
+    labels = torch.full((6,), index)
+    logits = model.projection(emb, labels)
+    s = model.projection.score(emb)
+    torch.testing.assert_close(logits[:, index], 20.0 * s)
+    torch.testing.assert_close(logits[:, 1 - index], torch.full((6,), 20.0 * 0.9))
+
+
+def test_oc_softmax_needs_exactly_one_known_bonafide_class():
+    with pytest.raises(InputError, match="exactly one bona fide class"):
+        build_model(oc_config(["real", "bonafide"], ["real", "bonafide"]))
+    with pytest.raises(InputError, match="'real'.*not among"):
+        build_model(oc_config(["bonafide", "spoof"], "real"))
+    with pytest.raises(InputError, match="'bonafide'.*not among"):
+        build_model(oc_config(["real", "spoof"]))
+    with pytest.raises(InputError, match="bonafide_index 0"):
+        build_model(oc_config(["spoof", "real"], "real", bonafide_index=0))
+    assert build_model(oc_config(["spoof", "real"], "real",
+                                 bonafide_index=1)).projection.bonafide_index == 1
+
+
+@pytest.mark.parametrize("head,expected", [
+    ("linear", True), ("softmax", True), ("am_softmax", True), ("add_margin", True),
+    ("aam_softmax", True), ("arc_margin", True), ("oc_softmax", False), ("p2sgrad", False)])
+def test_each_head_declares_whether_its_logits_are_log_posteriors(head, expected):
+    assert logits_are_log_posteriors(head) is expected
+    assert type(build_projection(8, 2, project_type=head)).logits_are_log_posteriors is expected
+    assert removes_training_prior({"projection_args": {"project_type": head}}) is expected

@@ -5,6 +5,7 @@ import torch
 
 from wedefense.models.projections import build_projection
 from wedefense.models.registry import build_model, count_parameters
+from wedefense.utils.errors import InputError
 
 CONFIG = {"classes": ["bonafide", "spoof"], "frontend": "fbank",
           "frontend_args": {"num_mel_bins": 40}, "model": "ResNet18",
@@ -91,3 +92,26 @@ def test_attentive_pooling_std_is_accurate(name, kwargs, dtype, mean, std, toler
     for i, n in enumerate(lengths):
         true = x[i, :, :n].double().std(-1, unbiased=False)
         assert torch.allclose(got[i].double(), true.expand_as(got[i]), rtol=tolerance, atol=0)
+
+
+@pytest.mark.parametrize("change,section,accepted", [
+    ({"model_args": {"m_channel": 4}}, "model_args", "m_channels, embed_dim, pooling"),
+    ({"frontend_args": {"num_mel": 40}}, "frontend_args", "num_mel_bins"),
+    ({"model_args": {"m_channels": 4, "pooling": "ASTP", "pooling_args": {"bottleneck": 3}}},
+     "model_args.pooling_args", "bottleneck_dim, global_context"),
+    # the backbone's default pooling (TSTP for ResNet) takes no argument
+    ({"model_args": {"m_channels": 4, "pooling_args": {"bottleneck_dim": 3}}},
+     "model_args.pooling_args", "none"),
+    ({"frontend": "lfcc", "model": "LCNN_LSTM", "frontend_args": {}, "model_args": {"dim": 3}},
+     "model_args", "feat_dim, embed_dim, pooling"),
+    ({"frontend": "raw", "model": "AASIST_L", "frontend_args": {},
+      "model_args": {"sinc_filter": 20}}, "model_args", "sinc_filters"),
+    ({"projection_args": {"project_type": "am_softmax", "scal": 30}}, "projection_args",
+     "scale, margin"),
+])
+def test_misspelt_arguments_name_the_config_section(change, section, accepted):
+    with pytest.raises(InputError) as error:
+        build_model({**CONFIG, **change})
+    message = str(error.value)
+    assert message.startswith(f"{section}:") and accepted in message
+    assert "__init__" not in message

@@ -123,7 +123,7 @@ def test_two_process_gloo_training_with_early_stop(data, repo_env):
 def test_margin_head_and_speed_classes_flow_to_stage6(data, tmp_path):
     config = dict(TINY_CONFIG, projection_args={"project_type": "aam_softmax", "margin": 0.2},
                   margin_scheduler_args={"initial_margin": 0.0, "final_margin": 0.2,
-                                         "increase_start_epoch": 0, "fix_start_epoch": 2},
+                                         "increase_start_epoch": 1, "fix_start_epoch": 3},
                   augment={"speed_perturb": {"prob": 0.6, "speeds": [0.9, 1.0, 1.1],
                                              "as_classes": True}})
     with open(data / "conf.yaml", "w") as f:

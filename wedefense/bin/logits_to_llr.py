@@ -11,7 +11,7 @@ import logging
 import kaldiio
 import numpy as np
 
-from wedefense.calibration.llr import bonafide_classes_of, logits_to_llr
+from wedefense.calibration.llr import bonafide_classes_of, logits_to_llr, removes_training_prior
 from wedefense.dataset.tables import iter_lines
 from wedefense.metrics.scores_io import write_scores
 from wedefense.utils.cli import entry_point, setup_logging
@@ -25,7 +25,9 @@ def get_parser():
     parser = argparse.ArgumentParser(
         description="Turn per-utterance logits (stage 5) into log-likelihood-ratio scores "
                     "LLR = log p(x|bonafide) - log p(x|spoof), removing the training class prior "
-                    "(DESIGN.md §4). Classes other than the bona fide ones are pooled as spoof.")
+                    "(DESIGN.md §4). Classes other than the bona fide ones are pooled as spoof. "
+                    "For OC-softmax and P2SGrad heads, whose logits are not log posteriors, no "
+                    "prior is removed: the output is a score that needs calibration.")
     parser.add_argument("--logits_scp", required=True,
                         help="Kaldi scp of float32 logit vectors, one per utterance, in the class "
                              "order of the config (posteriors/<set>/logits.scp)")
@@ -42,7 +44,8 @@ def get_parser():
 
 
 def read_class_info(path):
-    """``(classes, class_counts, bonafide_classes)`` from a training config, checked."""
+    """``(classes, class_counts, bonafide_classes, remove_prior)`` from a training config,
+    checked; ``remove_prior`` is :func:`removes_training_prior` of its head."""
     config = load_yaml(path)
     classes, counts = config.get("classes"), config.get("class_counts")
     if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
@@ -54,7 +57,7 @@ def read_class_info(path):
         raise InputError(f"'class_counts' must be a list of numbers, got {counts!r}", path)
     if len(counts) != len(classes):
         raise InputError(f"{len(classes)} classes but {len(counts)} class counts", path)
-    return classes, counts, bonafide_classes_of(config, path)
+    return classes, counts, bonafide_classes_of(config, path), removes_training_prior(config, path)
 
 
 def read_logits(scp_path, num_classes):
@@ -95,15 +98,18 @@ def read_logits(scp_path, num_classes):
 def main(argv=None):
     args = get_parser().parse_args(argv)
     setup_logging()
-    classes, counts, bonafide_classes = read_class_info(args.config)
+    classes, counts, bonafide_classes, remove_prior = read_class_info(args.config)
     if args.bonafide_classes:
         bonafide_classes = tuple(name for name in args.bonafide_classes.split(",") if name)
     utts, logits = read_logits(args.logits_scp, len(classes))
     try:
-        llr = logits_to_llr(logits, classes, counts, bonafide_classes)
+        llr = logits_to_llr(logits, classes, counts, bonafide_classes, remove_prior)
     except InputError as e:
         # The logits are checked above, so what is left is the class description.
         raise InputError(str(e), args.config) from None
+    if not remove_prior:
+        logger.info("the head's logits are not log posteriors (OC-softmax, P2SGrad): no "
+                    "training prior removed; the scores need calibration to be LLRs")
     write_scores(args.output, utts, llr)
     logger.info("wrote %d LLR scores to %s", len(utts), args.output)
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from wedefense.calibration.llr import logits_to_llr
+from wedefense.calibration.llr import logits_to_llr, removes_training_prior
 from wedefense.dataset.augment.spec_augment import attach_spec_augment
 from wedefense.dataset.augment.speed import speed_classes
 from wedefense.dataset.dataset import (
@@ -297,8 +297,11 @@ def validate(model, items, config, labels, rank, world_size, device, durations=N
                               **(config.get("validation_args") or {}))
     keys, logits = [], []
     for batch_keys, wavs, lengths in loader:
+        # only the embedding under autocast: bf16/fp16 logits would be so coarse that dev scores
+        # tie (a few hundred distinct values), so the head runs in float32
         with autocast_context(device, config.get("amp")):
-            out = model(wavs.to(device), lengths.to(device))
+            embedding = model.embed(wavs.to(device), lengths.to(device))
+        out = model.projection(embedding.float())
         keys.extend(batch_keys)
         logits.append(out.float().cpu())
     local = (keys, torch.cat(logits).numpy() if logits else np.zeros((0, len(config["classes"]))))
@@ -306,7 +309,8 @@ def validate(model, items, config, labels, rank, world_size, device, durations=N
     all_keys = [k for ks, _ in gathered for k in ks]
     all_logits = np.concatenate([lg for _, lg in gathered])
     llr = logits_to_llr(all_logits, config["classes"], config["class_counts"],
-                        config.get("bonafide_classes", ("bonafide",)))
+                        config.get("bonafide_classes", ("bonafide",)),
+                        removes_training_prior(config))
     bona = [s for k, s in zip(all_keys, llr) if labels[k] == "bonafide"]
     spoof = [s for k, s in zip(all_keys, llr) if labels[k] != "bonafide"]
     model.train()

@@ -28,6 +28,25 @@ def bonafide_classes_of(config, path=None):
     return bonafide_class_names(config.get("bonafide_classes"), path)
 
 
+def removes_training_prior(config, path=None):
+    """Whether stage 6 removes the training class prior from the logits of the model that a
+    training config (a dict) describes; the one place that decides it (stage 6, validation and a
+    bundle's ``LLRModel`` all ask here).
+
+    True for heads trained with softmax cross-entropy (``projection_args.project_type`` linear,
+    AM-softmax, AAM-softmax; the default is linear), whose logits are log posteriors. False for
+    OC-softmax and P2SGrad: their logits are not log posteriors, so their bona fide minus spoof
+    logit difference is kept as it is, a score that calibration must map to an LLR.
+    """
+    from wedefense.models.projections import logits_are_log_posteriors
+
+    project_type = (config.get("projection_args") or {}).get("project_type", "linear")
+    try:
+        return logits_are_log_posteriors(project_type)
+    except ValueError as e:
+        raise InputError(f"projection_args: {e}", path) from None
+
+
 def _check_classes(classes, class_counts, bonafide_classes):
     """Validate the class description; return the bona fide mask and the two group counts."""
     if len(classes) != len(class_counts):
@@ -52,7 +71,8 @@ def _check_classes(classes, class_counts, bonafide_classes):
     return is_bona, counts[is_bona].sum(), counts[~is_bona].sum()
 
 
-def logits_to_llr(logits, classes, class_counts, bonafide_classes=("bonafide",)):
+def logits_to_llr(logits, classes, class_counts, bonafide_classes=("bonafide",),
+                  remove_prior=True):
     """``LLR = log p(x|bona fide) - log p(x|spoof)`` for each row of ``logits`` (N, C).
 
     The logits ``z_c`` are taken as log posteriors up to a per-row constant; Bayes' rule turns
@@ -71,6 +91,11 @@ def logits_to_llr(logits, classes, class_counts, bonafide_classes=("bonafide",))
     and the LLR is the difference for the two groups, which reduces to the two-class formula when
     each group holds one class. Adding a constant to a row of logits leaves its LLR unchanged.
     The application prior is not applied here: it only moves the decision threshold.
+
+    ``remove_prior=False`` (give it :func:`removes_training_prior` of the training config) is for
+    heads whose logits are not log posteriors (OC-softmax, P2SGrad): the prior term is left out
+    and the result, the group log-sum-exp difference of the logits, is an uncalibrated score
+    that needs calibration (stage 6 calibrates on dev) before it is an LLR.
     """
     if isinstance(bonafide_classes, str):
         # A bare string would be matched by substring; it almost surely means one class.
@@ -83,6 +108,7 @@ def logits_to_llr(logits, classes, class_counts, bonafide_classes=("bonafide",))
     if not finite.all():
         raise InputError(f"non-finite logits in row {int(np.flatnonzero(~finite)[0])}")
     # ln(pi_bona / pi_spoof) = ln(N_bona / N_spoof): the total N cancels.
+    log_prior_ratio = math.log(n_bona / n_spoof) if remove_prior else 0.0
     return ((np.logaddexp.reduce(z[:, is_bona], axis=1)
              - np.logaddexp.reduce(z[:, ~is_bona], axis=1))
-            - math.log(n_bona / n_spoof))
+            - log_prior_ratio)

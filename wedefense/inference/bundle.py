@@ -11,6 +11,8 @@
 
 Every form computes the same thing, :class:`LLRModel`: the detector's logits, the training class
 prior removed as in stage 6 (DESIGN.md §4), then the calibration ``w * llr + b`` if there is one.
+As in stage 6, no prior is removed for the OC-softmax and P2SGrad heads, whose logits are not log
+posteriors: without a calibration their output is a score, not yet an LLR.
 Waveforms are at the bundle's ``sample_rate``, mono, in [-1, 1], zero-padded at the end.
 """
 
@@ -25,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 import wedefense
-from wedefense.calibration.llr import _check_classes, bonafide_classes_of
+from wedefense.calibration.llr import _check_classes, bonafide_classes_of, removes_training_prior
 from wedefense.frontend.normalize import masked_mean_norm
 from wedefense.models.detector import min_samples
 from wedefense.utils.checkpoint import model_state
@@ -59,10 +61,15 @@ class LLRModel(nn.Module):
 
     Wraps a :class:`~wedefense.models.detector.SpoofDetector`; the class prior and the
     calibration are constants, so the whole path is one scriptable, exportable graph.
+
+    ``remove_prior``: whether to remove the training prior, as stage 6 does; give it
+    :func:`~wedefense.calibration.llr.removes_training_prior` of the training config
+    (:func:`build_llr_model` does). None reads the same declaration from the detector's head
+    (``logits_are_log_posteriors``): false for OC-softmax and P2SGrad.
     """
 
     def __init__(self, detector, classes, class_counts, bonafide_classes=("bonafide",),
-                 calibration=None):
+                 calibration=None, remove_prior=None):
         super().__init__()
         is_bona, n_bona, n_spoof = _check_classes(list(classes), list(class_counts),
                                                   tuple(bonafide_classes))
@@ -73,7 +80,9 @@ class LLRModel(nn.Module):
         index = torch.arange(len(classes))
         self.register_buffer("bona_index", index[torch.from_numpy(is_bona)], persistent=False)
         self.register_buffer("spoof_index", index[torch.from_numpy(~is_bona)], persistent=False)
-        self.log_prior_ratio = math.log(n_bona / n_spoof)
+        if remove_prior is None:
+            remove_prior = bool(getattr(detector.projection, "logits_are_log_posteriors", True))
+        self.log_prior_ratio = math.log(n_bona / n_spoof) if remove_prior else 0.0
         scale, offset = 1.0, 0.0
         if calibration is not None:
             scale, offset = float(calibration["weights"][0]), float(calibration["offset"])
@@ -130,8 +139,10 @@ def build_llr_model(config, state_dict, bonafide_classes=("bonafide",), calibrat
         detector.load_state_dict(state_dict)
     except RuntimeError as e:
         raise InputError(f"weights do not fit the model in the config: {e}", config_path) from None
+    remove_prior = removes_training_prior(config, config_path)
     try:
-        return LLRModel(detector, classes, counts, bonafide_classes, calibration).eval()
+        return LLRModel(detector, classes, counts, bonafide_classes, calibration,
+                        remove_prior).eval()
     except InputError as e:
         raise InputError(str(e), config_path) from None
 

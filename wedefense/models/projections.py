@@ -5,12 +5,21 @@ every head returns plain scaled cosine or linear logits, so no label is ever nee
 Logits are always ``(B, num_classes)`` in the config's class order, so ``logits_to_llr`` applies
 to every head (OC-softmax included, see ``OCSoftmaxHead``).
 
+Each head class states in ``logits_are_log_posteriors`` whether its inference logits are log
+posteriors up to a per-row constant, i.e. whether it was trained by softmax cross-entropy on
+them (linear, AM-softmax and AAM-softmax, whose inference logits carry no margin). Only then does
+removing the training class prior (DESIGN.md §4, stage 6) turn them into log likelihoods. The
+OC-softmax and P2SGrad logits are not log posteriors: stage 6 and a bundle's ``LLRModel`` take
+their bona fide minus spoof logit difference as it is, a score that needs calibration (stage 6
+calibrates it on dev) before it may be read as an LLR.
+
 Every head has ``loss(logits, labels)``, the training criterion on the logits its ``forward``
 returned for those labels: cross-entropy for all heads but P2SGrad (mean squared error between
 cosines and one-hot targets). A training loop should call it rather than hard-code
 cross-entropy.
 """
 
+import inspect
 import math
 from typing import Optional
 
@@ -18,8 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wedefense.utils.errors import InputError
+
 
 class _Head(nn.Module):
+    # see the module docstring; read it through ``logits_are_log_posteriors(project_type)``
+    logits_are_log_posteriors = True
+
     def loss(self, logits, labels):
         return F.cross_entropy(logits, labels)
 
@@ -77,9 +91,14 @@ class OCSoftmaxHead(_Head):
       margin of each row's own class), so cross-entropy on them *is* the OC-softmax loss;
     - inference: ``z_bona = alpha s`` and ``z_spoof = alpha (m_real + m_fake) / 2``, so
       ``z_bona - z_spoof = alpha (s - (m_real + m_fake) / 2)`` is a monotonic score with its zero
-      half-way between the two margins, and ``logits_to_llr`` gives ``alpha (s - m_mid)`` minus
-      the training prior log-ratio (calibrate it for a true LLR, as for every head).
+      half-way between the two margins, and ``logits_to_llr`` gives ``alpha (s - m_mid)``.
+
+    These logits are not log posteriors (the objective is one-class, not a softmax over the
+    classes), so no training prior is removed from them: ``alpha (s - m_mid)`` is a score that
+    needs calibration to be an LLR.
     """
+
+    logits_are_log_posteriors = False
 
     def __init__(self, embed_dim, num_classes=2, m_real=0.9, m_fake=0.2, alpha=20.0,
                  bonafide_index=0):
@@ -122,7 +141,12 @@ class P2SGradHead(_Head):
     margin, no hyper-parameter); ``loss`` is the MSE between the cosines and one-hot targets,
     whose gradient is the "probability-to-similarity" gradient of the paper. ``scale`` only
     rescales the logits for scoring (default 1: logits are the cosines).
+
+    Cosines fitted to one-hot targets are not log posteriors, so no training prior is removed
+    from them: the bona fide minus spoof cosine difference is a score that needs calibration.
     """
+
+    logits_are_log_posteriors = False
 
     def __init__(self, embed_dim, num_classes, scale=1.0):
         super().__init__()
@@ -146,19 +170,50 @@ PROJECTIONS = {
     "aam_softmax": "additive angular margin", "arc_margin": "alias of aam_softmax",
     "oc_softmax": "one-class softmax (2 classes)", "p2sgrad": "P2SGrad (MSE on cosines)",
 }
+# project_type -> (head class, arguments build_projection sets itself)
+_HEADS = {
+    "linear": (LinearHead, {}), "softmax": (LinearHead, {}),
+    "am_softmax": (AdditiveMarginHead, {"angular": False}),
+    "add_margin": (AdditiveMarginHead, {"angular": False}),
+    "aam_softmax": (AdditiveMarginHead, {"angular": True}),
+    "arc_margin": (AdditiveMarginHead, {"angular": True}),
+    "oc_softmax": (OCSoftmaxHead, {}), "p2sgrad": (P2SGradHead, {}),
+}
+
+
+def head_class(project_type):
+    """The head class of ``project_type``; ValueError for an unknown one."""
+    if project_type not in _HEADS:
+        raise ValueError(f"unknown project_type '{project_type}' "
+                         f"(known: {', '.join(PROJECTIONS)})")
+    return _HEADS[project_type][0]
+
+
+def head_arguments(project_type):
+    """The ``projection_args`` keys that ``project_type`` accepts besides ``project_type``."""
+    cls, fixed = head_class(project_type), _HEADS[project_type][1]
+    params = list(inspect.signature(cls.__init__).parameters)
+    return [name for name in params
+            if name not in ("self", "embed_dim", "num_classes") and name not in fixed]
+
+
+def logits_are_log_posteriors(project_type="linear"):
+    """Whether the logits of a ``project_type`` head are log posteriors, from which stage 6
+    removes the training prior; false for OC-softmax and P2SGrad (see the module docstring)."""
+    return head_class(project_type).logits_are_log_posteriors
 
 
 def build_projection(embed_dim, num_classes, project_type="linear", **kwargs):
-    """The head named ``project_type`` (see ``PROJECTIONS``); ``kwargs`` go to the head."""
-    if project_type in ("linear", "softmax"):
-        return LinearHead(embed_dim, num_classes)
-    if project_type in ("am_softmax", "add_margin"):
-        return AdditiveMarginHead(embed_dim, num_classes, angular=False, **kwargs)
-    if project_type in ("aam_softmax", "arc_margin"):
-        return AdditiveMarginHead(embed_dim, num_classes, angular=True, **kwargs)
-    if project_type == "oc_softmax":
-        return OCSoftmaxHead(embed_dim, num_classes, **kwargs)
-    if project_type == "p2sgrad":
-        return P2SGradHead(embed_dim, num_classes, **kwargs)
-    raise ValueError(f"unknown project_type '{project_type}' "
-                     f"(known: {', '.join(PROJECTIONS)})")
+    """The head named ``project_type`` (see ``PROJECTIONS``); ``kwargs`` go to the head.
+
+    An argument the head does not take is an error (an :class:`InputError` naming the accepted
+    ones), never silently dropped.
+    """
+    cls, fixed = head_class(project_type), _HEADS[project_type][1]
+    accepted = head_arguments(project_type)
+    unknown = [name for name in kwargs if name not in accepted]
+    if unknown:
+        raise InputError(f"projection_args: project_type '{project_type}' does not take "
+                         f"{', '.join(map(repr, unknown))}; it accepts "
+                         f"{', '.join(['project_type'] + accepted)}")
+    return cls(embed_dim, num_classes, **fixed, **kwargs)
