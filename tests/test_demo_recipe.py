@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import kaldiio
 import numpy as np
@@ -136,17 +137,25 @@ def test_rerun_resumes_instead_of_retraining(demo_run):
 
 def test_stage8_bundle_reproduces_calibrated_scores(demo_run):
     root, _ = demo_run
-    exp = root / "exp"
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep
                + os.environ["PATH"])
-    proc = subprocess.run(["bash", os.path.join(RECIPE, "run.sh"), "--stage", "8",
-                           "--stop_stage", "8", "--data", str(root / "data"),
-                           "--exp_dir", str(exp)],
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (exp / "bundle" / "bundle.json").is_file() and (exp / "bundle" / "model.ts").is_file()
-    rows = [line.split("\t") for line in lines(exp / "bundle_eval_scores.tsv")[1:]]
-    calibrated = read_scores(exp / "posteriors" / "eval" / "llr_calibrated.txt")
+    # a relative exp_dir under the recipe, like the default one (run.sh works in the recipe
+    # directory); the folder is ignored by git and removed afterwards
+    name = os.path.join("exp", f"pytest_stage8_{os.getpid()}")
+    exp = Path(RECIPE) / name
+    shutil.copytree(root / "exp", exp)
+    try:
+        proc = subprocess.run(["bash", os.path.join(RECIPE, "run.sh"), "--stage", "8",
+                               "--stop_stage", "8", "--data", str(root / "data"),
+                               "--exp_dir", name],
+                              env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert (exp / "bundle" / "bundle.json").is_file()
+        assert (exp / "bundle" / "model.ts").is_file()
+        rows = [line.split("\t") for line in lines(exp / "bundle_eval_scores.tsv")[1:]]
+        calibrated = read_scores(exp / "posteriors" / "eval" / "llr_calibrated.txt")
+    finally:
+        shutil.rmtree(exp, ignore_errors=True)
     assert sorted(r[0] for r in rows) == sorted(calibrated)
     for utt, llr, *_ in rows:
         assert float(llr) == pytest.approx(calibrated[utt], abs=1e-4)

@@ -11,6 +11,7 @@ to one (calibrated) LLR per row. Use it with `wedefense detect --model bundle/ .
 """
 
 import argparse
+import importlib.util
 import logging
 import os
 
@@ -42,7 +43,8 @@ def get_parser():
     parser.add_argument("--out", required=True, help="bundle directory to write (replaced)")
     parser.add_argument("--no_torchscript", action="store_true", help="skip model.ts")
     parser.add_argument("--no_onnx", action="store_true",
-                        help="skip model.onnx (it needs the onnx and onnxscript packages)")
+                        help="skip model.onnx (skipped with a warning anyway when the onnx and "
+                             "onnxscript packages are missing: pip install -e '.[export]')")
     parser.add_argument("--window_seconds", type=float, default=DEFAULT_WINDOW_SECONDS,
                         help="longer audio is scored in windows of this length "
                              "(default: %(default)s)")
@@ -59,9 +61,14 @@ def main(argv=None):
     config = args.config or os.path.join(args.exp_dir, "config.yaml")
     bonafide = (tuple(c for c in args.bonafide_classes.split(",") if c)
                 if args.bonafide_classes else None)
+    onnx = not args.no_onnx
+    if onnx and not all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript")):
+        logger.warning("model.onnx skipped: it needs the onnx and onnxscript packages "
+                       "(pip install -e '.[export]' in the repository)")
+        onnx = False
     manifest = export_bundle(config, model, args.out, calibration_path=args.calibration,
                              bonafide_classes=bonafide, torchscript=not args.no_torchscript,
-                             onnx=not args.no_onnx, window_seconds=args.window_seconds,
+                             onnx=onnx, window_seconds=args.window_seconds,
                              hop_seconds=args.hop_seconds)
     logger.info("wrote bundle %s (%s; files: %s)", args.out, manifest["output"],
                 ", ".join(manifest["files"].values()))

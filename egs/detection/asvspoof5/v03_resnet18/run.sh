@@ -156,8 +156,7 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   echo "stage 8: exporting a self-contained model bundle to $exp_dir/bundle"
   read -r -a export_args <<< "$export_opts"
   [ -f "$exp_dir/calibration.json" ] && export_args+=(--calibration "$exp_dir/calibration.json")
-  python -c "import onnx, onnxscript" 2>/dev/null || export_args+=(--no_onnx)  # optional extra
-  python wedefense/bin/export.py --exp_dir "$exp_dir" --model "$model_path" \
+  python wedefense/bin/export.py --exp_dir "$exp_dir" --model "models/$(basename "$model_path")" \
     --out "$exp_dir/bundle" "${export_args[@]}"
   # the bundle alone must score audio: check it on the eval list
   python -m wedefense.cli.main detect --model "$exp_dir/bundle" "$data/eval/wav.scp" \
