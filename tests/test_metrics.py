@@ -21,7 +21,8 @@ TOL = 1e-9
 
 
 def reference_metrics(bona, spoof, p_spoof=0.05, c_miss=1, c_fa=10):
-    """DESIGN.md §4 word for word, with plain Python loops and no numpy."""
+    """The definitions in ``wedefense.metrics.detection``'s docstring word for word, with plain
+    Python loops and no numpy."""
     bona = [float(s) for s in bona]
     spoof = [float(s) for s in spoof]
     trials = [(s, True) for s in bona] + [(s, False) for s in spoof]

@@ -236,8 +236,20 @@ def test_from_pretrained_local_directory(tmp_path):
     for k, v in source.state_dict().items():
         if k in loaded:
             assert torch.equal(loaded[k], v), k
-    with pytest.raises(FileNotFoundError, match="not found"):
-        SSLFrontend(pretrained=str(tmp_path / "missing"))
+
+
+def test_missing_local_checkpoint_is_an_input_error(tmp_path):
+    """A missing checkpoint directory is bad user input (one ``error:`` line from the CLI), and
+    the advice names no particular checkpoint: the recipe README says which one a config needs."""
+    missing = str(tmp_path / "pretrained_models" / "wav2vec2-large-xlsr-53")
+    with pytest.raises(InputError, match="not found") as info:
+        SSLFrontend(pretrained=missing)
+    message = str(info.value)
+    assert missing in message
+    assert "README" in message and "Pretrained checkpoint" in message
+    assert "xls-r-300m" not in message
+    with pytest.raises(InputError, match="not found"):
+        SSLFrontend(pretrained="./no/such/checkpoint")
 
 
 def test_registry_pairs_ssl_frontends_with_ssl_backends():

@@ -7,9 +7,10 @@
 
 Each tar (shards_000000000.tar, ...) holds, per utterance and consecutively, ``<key>.lab`` (the
 label) and ``<key>.<ext>`` (the audio file's original bytes, ext from its name), the layout of
-DESIGN.md §3 that ``webdataset.WebDataset`` reads. Tars are written in parallel threads, each to
-a temporary name renamed when complete, and shard.list last: an interrupted run leaves no half
-tar and the old list. A rerun replaces the tars and removes ones of an earlier, larger run.
+``wedefense/dataset/shards.py`` that ``webdataset.WebDataset`` reads. Tars are written in
+parallel threads, each to a temporary name renamed when complete, and shard.list last: an
+interrupted run leaves no half tar and the old list. A rerun replaces the tars and removes ones
+of an earlier, larger run.
 --shuffle mixes the utterance order across tars (the training stream also shuffles tars and
 a buffer, but one tar per class or speaker would still make batches less random).
 """

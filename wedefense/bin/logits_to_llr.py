@@ -25,7 +25,8 @@ def get_parser():
     parser = argparse.ArgumentParser(
         description="Turn per-utterance logits (stage 5) into log-likelihood-ratio scores "
                     "LLR = log p(x|bonafide) - log p(x|spoof), removing the training class prior "
-                    "(DESIGN.md §4). Classes other than the bona fide ones are pooled as spoof. "
+                    "(README.md, 'Stage 6'). Classes other than the bona fide ones are pooled as "
+                    "spoof. "
                     "For OC-softmax and P2SGrad heads, whose logits are not log posteriors, no "
                     "prior is removed: the output is a score that needs calibration.")
     parser.add_argument("--logits_scp", required=True,

@@ -1,4 +1,4 @@
-"""Logits of a classifier -> bona fide vs spoof log-likelihood ratios (DESIGN.md §4, stage 6)."""
+"""Logits of a classifier -> bona fide vs spoof log-likelihood ratios (README.md, "Stage 6")."""
 
 import math
 

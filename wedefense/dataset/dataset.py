@@ -2,8 +2,8 @@
 :mod:`wedefense.dataset.pipeline`), whole utterances for validation and extraction.
 
 A list is a ``raw.list`` (JSON Lines, one utterance each) or a ``shard.list`` (one tar per
-line, DESIGN.md §3). Training streams either; validation and extraction index the tars'
-members so every utterance is read alone, in list order.
+line, see :mod:`wedefense.dataset.shards`). Training streams either; validation and extraction
+index the tars' members so every utterance is read alone, in list order.
 """
 
 import json

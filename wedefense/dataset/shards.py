@@ -1,5 +1,5 @@
-"""WebDataset-style shards (DESIGN.md §3): plain tars holding ``<key>.lab`` and ``<key>.<ext>``
-(the original audio bytes) for each utterance, consecutive members.
+"""WebDataset-style shards (README.md, "Data at scale"): plain tars holding ``<key>.lab`` and
+``<key>.<ext>`` (the original audio bytes) for each utterance, consecutive members.
 
 Writing is atomic per tar (temporary name, then rename), so an interrupted run leaves whole tars
 or none. Reading is either streaming (training: one sequential pass, nothing indexed) or indexed

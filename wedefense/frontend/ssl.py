@@ -1,5 +1,6 @@
 """Self-supervised speech front-ends (wav2vec 2.0, HuBERT, WavLM, XLS-R) via Hugging Face
-``transformers`` (the optional extra ``wedefense[ssl]``).
+``transformers`` (the optional extra ``ssl``: ``pip install -e '.[ssl]'`` from the repository
+root).
 
 ``SSLFrontend`` follows the front-end contract with one difference: its "features" are *all*
 hidden layers, ``(B, L + 1, T, D)`` (the output of the convolutional feature encoder after the
@@ -53,6 +54,8 @@ from typing import List, Tuple
 import torch
 from torch import Tensor, nn
 
+from wedefense.utils.errors import InputError
+
 DEFAULT_OVERRIDES = {"layerdrop": 0.0, "mask_time_prob": 0.0, "mask_feature_prob": 0.0}
 
 
@@ -61,7 +64,7 @@ def _transformers():
         import transformers
     except ImportError:
         raise ImportError("the 'ssl' front-end needs Hugging Face transformers: "
-                          "pip install 'wedefense[ssl]'") from None
+                          "pip install -e '.[ssl]' (from the repository root)") from None
     return transformers
 
 
@@ -146,9 +149,11 @@ class SSLFrontend(nn.Module):
             pretrained = str(pretrained)
             local = os.path.isdir(pretrained)
             if not local and pretrained.startswith((".", "/", "~")):
-                raise FileNotFoundError(
-                    f"SSL checkpoint directory '{pretrained}' not found; download it first (see "
-                    "the recipe README) or give a hub name such as facebook/wav2vec2-xls-r-300m")
+                raise InputError(
+                    f"SSL checkpoint directory '{pretrained}' not found; download the checkpoint "
+                    "the config names first (the recipe's README.md, section 'Pretrained "
+                    "checkpoint', says which one and where to put it) or set "
+                    "frontend_args.pretrained to that checkpoint's Hugging Face hub name")
             try:
                 hf_config = transformers.AutoConfig.from_pretrained(pretrained, **overrides)
                 self.model = transformers.AutoModel.from_pretrained(pretrained, config=hf_config,

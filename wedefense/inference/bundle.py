@@ -10,7 +10,8 @@
       model.onnx         the same graph in ONNX, dynamic batch and length
 
 Every form computes the same thing, :class:`LLRModel`: the detector's logits, the training class
-prior removed as in stage 6 (DESIGN.md §4), then the calibration ``w * llr + b`` if there is one.
+prior removed as in stage 6 (README.md, "Stage 6"), then the calibration ``w * llr + b`` if there
+is one.
 As in stage 6, no prior is removed for the OC-softmax and P2SGrad heads, whose logits are not log
 posteriors: without a calibration their output is a score, not yet an LLR.
 Waveforms are at the bundle's ``sample_rate``, mono, in [-1, 1], zero-padded at the end.
@@ -157,12 +158,13 @@ def export_torchscript(llr_model, path):
 
 def export_onnx(llr_model, path, sample_rate, opset=18):
     """ONNX with dynamic batch and length (needs ``onnx`` and ``onnxscript``, the extra
-    ``wedefense[export]``). Lengths shorter than one analysis frame are not supported."""
+    ``export``: ``pip install -e '.[export]'``). Lengths shorter than one analysis frame are not
+    supported."""
     try:
         import onnxscript  # noqa: F401  (the exporter imports it lazily; fail early and clearly)
     except ImportError:
         raise InputError("ONNX export needs the packages onnx and onnxscript: "
-                         "pip install 'wedefense[export]'") from None
+                         "pip install -e '.[export]' (from the repository root)") from None
     llr_model = llr_model.cpu().eval()
     shortest = max(2, min_samples(llr_model))
     example = torch.zeros(2, sample_rate)

@@ -19,7 +19,7 @@ duration and be overconfident. ``Detector.score_windows`` and ``FileScore.window
 per-window LLRs for locating a spoofed stretch inside a long recording (a partially spoofed file
 can have a bona fide mean and one clearly spoof window).
 
-Decisions use the Bayes threshold of DESIGN.md §4: bona fide when ``llr >= -ln(beta)``,
+Decisions use the Bayes threshold (README.md, "Stage 6"): bona fide when ``llr >= -ln(beta)``,
 ``beta = Cmiss (1 - Pspoof) / (Cfa Pspoof)``; ``p_bonafide`` is the posterior at the application
 prior, ``sigmoid(llr + ln((1 - Pspoof) / Pspoof))``. Both assume the LLR is calibrated: export
 the bundle with a calibration model (``wedefense/bin/calibrate.py``) for decisions you can trust.
@@ -326,8 +326,8 @@ class _OnnxBackend:
         try:
             import onnxruntime
         except ImportError:
-            raise InputError("the onnx backend needs onnxruntime: "
-                             "pip install 'wedefense[export]'") from None
+            raise InputError("the onnx backend needs onnxruntime: pip install -e '.[export]' "
+                             "(from the repository root)") from None
         has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
         if device is None:
             device = "cuda" if has_cuda else "cpu"

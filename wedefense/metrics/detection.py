@@ -1,4 +1,4 @@
-"""Spoof-detection metrics with the ASVspoof5 Track-1 definitions (DESIGN.md §4).
+"""Spoof-detection metrics with the ASVspoof5 Track-1 definitions (README.md, "Stage 7").
 
 Scores are log-likelihood ratios: higher means more bona fide. Every function takes the bona fide
 scores and the spoof scores as two 1-D sequences, and reproduces the official evaluation package

@@ -1,4 +1,4 @@
-"""DET curves and score histograms (needs matplotlib: ``pip install wedefense[plot]``).
+"""DET curves and score histograms (needs matplotlib: ``pip install -e '.[plot]'``).
 
 - DET: miss rate against false-alarm rate on normal-deviate (probit) axes, one curve per system,
   with each system's EER point (the official DET point) and minDCF point marked.

@@ -1,4 +1,5 @@
-"""Score files and keys in the ASVspoof5 layout (DESIGN.md §3), read strictly.
+"""Score files and keys in the ASVspoof5 layout, read strictly (README.md, "What each stage does
+and writes").
 
 - Scores (``llr.txt``): a header ``filename<TAB>cm-score`` then ``<utt><TAB><score>`` lines. A
   headerless Kaldi table ``<utt> <score>`` from another toolkit is read as well.

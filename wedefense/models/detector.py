@@ -1,7 +1,7 @@
 """The spoof detector: waveform -> front-end features -> backbone embedding -> head logits.
 
 The front-end is a submodule so features are computed batched on the model's device and an
-exported model goes straight from waveform to logits (DESIGN.md §5).
+exported model goes straight from waveform to logits (README.md, "Use a trained model").
 """
 
 import torch

@@ -8,7 +8,7 @@ to every head (OC-softmax included, see ``OCSoftmaxHead``).
 Each head class states in ``logits_are_log_posteriors`` whether its inference logits are log
 posteriors up to a per-row constant, i.e. whether it was trained by softmax cross-entropy on
 them (linear, AM-softmax and AAM-softmax, whose inference logits carry no margin). Only then does
-removing the training class prior (DESIGN.md §4, stage 6) turn them into log likelihoods. The
+removing the training class prior (stage 6, README.md "Stage 6") turn them into log likelihoods. The
 OC-softmax and P2SGrad logits are not log posteriors: stage 6 and a bundle's ``LLRModel`` take
 their bona fide minus spoof logit difference as it is, a score that needs calibration (stage 6
 calibrates it on dev) before it may be read as an LLR.

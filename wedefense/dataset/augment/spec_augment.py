@@ -1,10 +1,11 @@
 """SpecAugment (Park et al., 2019) time and frequency masks on features, batched on the
 model's device, in training only.
 
-The model computes its features inside (DESIGN.md §5), so the masks go in through a forward
-hook on ``model.frontend``: the training script attaches it, ``model.eval()`` turns it off and
-an exported or extracted model never sees it. Masked values are each bin's mean over the
-utterance's valid frames, which the detector's mean normalisation maps to zero.
+The model computes its features inside (see :mod:`wedefense.models.detector`), so the masks go
+in through a forward hook on ``model.frontend``: the training script attaches it,
+``model.eval()`` turns it off and an exported or extracted model never sees it. Masked values
+are each bin's mean over the utterance's valid frames, which the detector's mean normalisation
+maps to zero.
 
 Only a time-frequency map ``(B, T, F)`` can be masked this way: a raw front-end's ``(B, N, 1)``
 waveform would lose whole utterances to one "frequency" mask, and an SSL front-end's stacked
