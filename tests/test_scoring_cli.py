@@ -112,6 +112,17 @@ def test_evaluate_per_attack(tmp_path, capsys):
     assert rows == ["pooled", "A2", "A10"]
 
 
+def test_evaluate_leaves_out_a_one_attack_table(tmp_path):
+    # every spoof of one attack (a corpus without attack ids: 'unknown'): its row would repeat
+    # the pooled one
+    out_json = tmp_path / "res.json"
+    attacks = write_lines(tmp_path / "utt2attack",
+                          [f"{u} {'-' if a == '-' else 'unknown'}" for u, a in ATTACKS.items()])
+    evaluate.main(["--scores", scores_file(tmp_path), "--keys", tsv_key(tmp_path),
+                   "--output_json", str(out_json), "--attacks", attacks])
+    assert list(json.loads(out_json.read_text())["per_attack"]) == ["pooled"]
+
+
 def test_evaluate_attack_contradicting_key(tmp_path, capsys):
     attacks = write_lines(tmp_path / "utt2attack",
                           [f"{u} {'A01' if u == 'u3' else a}" for u, a in ATTACKS.items()])

@@ -63,6 +63,16 @@ def test_problems_are_named_and_fail(tmp_path, capsys):
     assert "lab2utt" in out  # u4, u5, ghost are not in lab2utt
 
 
+def test_attacks_must_match_labels(tmp_path, capsys):
+    d = make_dir(tmp_path)  # u0, u2 bona fide; u1, u3 spoof
+    (d / "utt2attack").write_text("u0 -\nu1 -\nu2 A01\nu3 unknown\n")
+    code, out = run(d, capsys)
+    assert code == 1
+    assert "utt2attack:2: attack '-' of 'u1' contradicts its label 'spoof'" in out
+    assert "utt2attack:3: attack 'A01' of 'u2' contradicts its label 'bonafide'" in out
+    assert "utt2attack:4" not in out
+
+
 def test_missing_required_file(tmp_path, capsys):
     d = make_dir(tmp_path)
     os.remove(d / "utt2lab")

@@ -211,9 +211,10 @@ def main(argv=None):
         utts = trials.utts()
         scores = dict(zip(utts, trials.scores.tolist()))
         key = dict(zip(utts, np.where(trials.is_bona, "bonafide", "spoof").tolist()))
-        for attack, attack_spoof in spoof_scores_by_attack(scores, key, args.keys,
-                                                           args.attacks).items():
-            rows[attack] = compute_metrics(bona, attack_spoof, **cost)
+        by_attack = spoof_scores_by_attack(scores, key, args.keys, args.attacks)
+        if len(by_attack) > 1:  # one attack's row would repeat the pooled one
+            for attack, attack_spoof in by_attack.items():
+                rows[attack] = compute_metrics(bona, attack_spoof, **cost)
 
     results = dict(rows[POOLED])
     results["operating_point"] = operating_point

@@ -115,6 +115,12 @@ def validate(data_dir, labels=("bonafide", "spoof"), decode=False, expect_rate=N
         if os.path.isfile(paths[name]):
             tables[name] = read_lines(paths[name], problems)
             compare_ids(wavs, paths["wav.scp"], tables[name], paths[name], problems)
+    if "utt2attack" in tables:  # the rule stage 7's per-attack table relies on
+        for key, (line, (attack,)) in tables["utt2attack"].items():
+            if key in utt2lab and (attack == "-") != (utt2lab[key][1][0] == "bonafide"):
+                problems.add(paths["utt2attack"], line, f"attack '{attack}' of '{key}' "
+                             f"contradicts its label '{utt2lab[key][1][0]}' ('-' is for bona "
+                             "fide trials only; a spoof without an attack id is 'unknown')")
     if os.path.isfile(paths["lab2utt"]):
         listed = {}
         lab2utt = read_lines(paths["lab2utt"], problems, max_fields=10 ** 9)

@@ -90,9 +90,16 @@ def write_data_dir(data_dir, utterances, num_workers=8):
     write_table(os.path.join(data_dir, "utt2dur"),
                 ((u.utt, f"{d:.4f}") for u, d in zip(utterances, durs)))
     write_table(os.path.join(data_dir, "utt2spk"), ((u.utt, u.speaker) for u in utterances))
-    write_table(os.path.join(data_dir, "utt2attack"), ((u.utt, u.attack) for u in utterances))
+    write_table(os.path.join(data_dir, "utt2attack"), ((u.utt, _attack(u)) for u in utterances))
     return {"num_utts": len(utterances), "hours": sum(durs) / 3600.0,
             **{lab: len(utts) for lab, utts in invert_labels(utt2lab).items()}}
+
+
+def _attack(u):
+    """utt2attack's value: '-' for bona fide; a spoof without an attack id is 'unknown'."""
+    if u.label == "bonafide":
+        return "-"
+    return "unknown" if u.attack == "-" else u.attack
 
 
 def format_summary(summary):
