@@ -40,8 +40,9 @@ from wedefense.dataset.dataset import (
     read_train_list,
 )
 from wedefense.dataset.loader import train_loader, utterance_loader
-from wedefense.dataset.tables import LABELS, iter_lines, read_labels
+from wedefense.dataset.tables import LABELS, read_labels
 from wedefense.metrics.detection import compute_metrics
+from wedefense.metrics.scores_io import find_line
 from wedefense.models.detector import min_samples
 from wedefense.models.margin_scheduler import build_margin_scheduler
 from wedefense.models.param_groups import build_param_groups, group_lr_lambdas
@@ -131,11 +132,12 @@ def check_train_labels(items, list_path, label_path, classes):
         if not isinstance(item.get("lab"), str):
             raise InputError(f"training utterance '{item['key']}' has no 'lab'", list_path)
     in_list = {item["key"]: item["lab"] for item in items}
-    for lineno, fields in iter_lines(label_path):
-        utt, lab = fields
+    for utt, lab in labels.items():
         if utt in in_list and in_list[utt] != lab:
+            # the line is looked up only for the message: the file is read once otherwise
             raise InputError(f"label '{lab}' of '{utt}' differs from its label "
-                             f"'{in_list[utt]}' in {list_path}", label_path, lineno)
+                             f"'{in_list[utt]}' in {list_path}", label_path,
+                             find_line(label_path, utt))
     only_list = [k for k in in_list if k not in labels]
     only_labels = [k for k in labels if k not in in_list]
     if only_list or only_labels:
