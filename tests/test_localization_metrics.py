@@ -8,7 +8,7 @@ import pytest
 from wedefense.dataset.timestamps import make_timestamps, write_timestamps
 from wedefense.metrics.detection import compute_eer
 from wedefense.metrics.frame_scores import frame_times, read_frame_scores, write_frame_scores
-from wedefense.metrics.localization import evaluate_localization, weighted_eer
+from wedefense.metrics.localization import count_eer, evaluate_localization, weighted_eer
 from wedefense.utils.errors import InputError
 
 # Hand-worked case. "p" lasts 0.08 s, spoofed in [0.03, 0.05); "b" is bona fide, 0.04 s.
@@ -106,12 +106,16 @@ def test_default_threshold_is_bayes(tmp_path):
     assert res["recall"] == pytest.approx(0.5)  # only -1.0 is below -0.642
 
 
-def test_weighted_eer_with_unit_weights_is_the_detection_eer():
+def test_count_eer_is_the_detection_eer_ties_included():
     rng = np.random.default_rng(0)
     scores = np.round(rng.normal(size=400), 1)  # many ties
     is_spoof = rng.random(400) < 0.3
-    assert weighted_eer(scores, ~is_spoof, is_spoof) == compute_eer(scores[~is_spoof],
-                                                                    scores[is_spoof])
+    ranks = np.unique(scores, return_inverse=True)[1]
+    assert count_eer(2 * ranks + is_spoof) == compute_eer(scores[~is_spoof], scores[is_spoof])
+    distinct = rng.normal(size=300)  # without ties, unit weights give the same EER too
+    spoof = rng.random(300) < 0.5
+    assert weighted_eer(distinct, ~spoof, spoof) == compute_eer(distinct[~spoof],
+                                                                distinct[spoof])
 
 
 def test_last_frame_is_cut_or_stretched_to_the_duration(tmp_path):

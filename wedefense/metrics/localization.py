@@ -13,7 +13,8 @@ EER = (Pmiss + Pfa) / 2 at the first point minimising |Pmiss - Pfa|, no interpol
   segments. At a threshold, the miss rate is the bona fide time scored below it over all bona fide
   time, the false-alarm rate the spoofed time scored at or above it over all spoofed time, pooled
   over utterances. The reference implementation bisects over thresholds with pyannote; here every
-  threshold is visited exactly (a time-weighted DET curve), so there is no search precision.
+  threshold is visited exactly (a time-weighted DET curve), so there is no search precision; the
+  time at one LLR value and class counts as one block (a frame cut in two changes nothing).
 - utterance EER: an utterance's score is its minimum frame LLR (a spoofed word anywhere makes the
   utterance spoofed, as PartialSpoof's utterance EER from segment scores); its label is spoof iff
   it has spoofed time.
@@ -42,29 +43,51 @@ def resolution_key(resolution):
     return f"{float(resolution):g}"
 
 
-def weighted_eer(scores, bona_weight, spoof_weight):
-    """EER of trials that carry a bona fide and a spoof weight each (time, or 0/1 counts).
+def count_eer(keys):
+    """Detection's EER of trials given as integer keys ``2 * score_rank + is_spoof``.
 
-    With 0/1 weights this is exactly :func:`wedefense.metrics.detection.compute_eer`; with times,
-    the range-based EER. None if either class has no weight.
+    Sorting the keys orders trials by score with bona fide first among ties, as detection's
+    stable sort does; trials with equal keys are interchangeable, so a plain integer sort gives
+    the same DET points as :func:`wedefense.metrics.detection.compute_eer` (and is faster).
+    None if a class is empty.
     """
-    scores = np.asarray(scores, dtype=np.float64)
-    bona_weight, spoof_weight = np.asarray(bona_weight), np.asarray(spoof_weight)
+    is_spoof = (np.sort(keys) & 1).astype(bool)
+    num_spoof = int(is_spoof.sum())
+    num_bona = is_spoof.size - num_spoof
+    if not num_bona or not num_spoof:
+        return None
+    rejected_b = np.concatenate(([0], np.cumsum(~is_spoof)))
+    rejected_s = np.arange(is_spoof.size + 1) - rejected_b
+    return float(_eer(rejected_b / num_bona, (num_spoof - rejected_s) / num_spoof))
+
+
+def weighted_eer(scores, bona_weight, spoof_weight):
+    """EER of trials that carry a bona fide and a spoof weight each (time, for the range EER).
+
+    Detection's rule with weights: trials sorted by score, bona fide first among ties; all the
+    weight at one score and class is one block (a frame cut in two changes nothing). None if a
+    class has no weight.
+    """
+    ranks = np.unique(np.asarray(scores, dtype=np.float64), return_inverse=True)[1]
+    return _weighted_eer_ranked(ranks.reshape(-1), np.asarray(bona_weight),
+                                np.asarray(spoof_weight))
+
+
+def _weighted_eer_ranked(ranks, bona_weight, spoof_weight):
     bona_total, spoof_total = bona_weight.sum(), spoof_weight.sum()
     if bona_total <= 0 or spoof_total <= 0:
         return None
-    # bona fide trials first, then spoof, stable sort: ties reject bona fide first
     keep_b, keep_s = bona_weight > 0, spoof_weight > 0
-    all_scores = np.concatenate((scores[keep_b], scores[keep_s]))
-    order = np.argsort(all_scores, kind="stable")
-    nb = int(keep_b.sum())
-    weights_b = np.concatenate((bona_weight[keep_b], np.zeros(keep_s.sum(), bona_weight.dtype)))
-    weights_s = np.concatenate((np.zeros(nb, spoof_weight.dtype), spoof_weight[keep_s]))
-    rejected_b = np.concatenate(([0], np.cumsum(weights_b[order])))
-    rejected_s = np.concatenate(([0], np.cumsum(weights_s[order])))
-    pmiss = rejected_b / bona_total
-    pfa = (spoof_total - rejected_s) / spoof_total
-    return float(_eer(pmiss, pfa))
+    keys = np.concatenate((2 * ranks[keep_b], 2 * ranks[keep_s] + 1))
+    weights = np.concatenate((bona_weight[keep_b], spoof_weight[keep_s]))
+    order = np.argsort(keys)
+    keys, weights = keys[order], weights[order]
+    cuts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    block = np.add.reduceat(weights, cuts)
+    is_spoof = (keys[cuts] & 1).astype(bool)
+    rejected_b = np.concatenate(([0], np.cumsum(np.where(is_spoof, 0, block))))
+    rejected_s = np.concatenate(([0], np.cumsum(np.where(is_spoof, block, 0))))
+    return float(_eer(rejected_b / bona_total, (spoof_total - rejected_s) / spoof_total))
 
 
 class _Aligned:
@@ -110,6 +133,8 @@ class _Aligned:
         keep = ends > starts
         self.utt = utt_of_frame[keep]
         self.starts, self.ends, self.llr = starts[keep], ends[keep], scores.llr[keep]
+        # every EER only compares scores: work on their ranks (one float sort for all metrics)
+        self.rank = np.unique(self.llr, return_inverse=True)[1].reshape(-1).astype(np.int64)
         # utterances laid end to end on one time line, for vectorised range arithmetic
         self.base = np.concatenate(([0], np.cumsum(self.durations)[:-1]))
         spoof = [r.spoof + b for r, b in zip(refs, self.base.tolist()) if len(r.spoof)]
@@ -117,8 +142,8 @@ class _Aligned:
         self.spoof_utt = np.repeat(np.arange(self.num_utts), [len(r.spoof) for r in refs])
         self.is_spoof_utt = np.array([len(r.spoof) > 0 for r in refs])
         # an utterance's score: its lowest frame (every utterance keeps at least one frame)
-        self.utt_scores = np.minimum.reduceat(
-            self.llr, np.searchsorted(self.utt, np.arange(self.num_utts)))
+        self.utt_ranks = np.minimum.reduceat(
+            self.rank, np.searchsorted(self.utt, np.arange(self.num_utts)))
 
     def spoof_time_before(self, t):
         """Spoofed time in ``[0, t)`` of the global time line, for an array of ticks."""
@@ -134,7 +159,7 @@ class _Aligned:
 
 
 def _segment_scores(al, resolution, frames, utts):
-    """``(scores, is_spoof)`` of every segment of the utterances ``utts`` (a bool mask)."""
+    """``(score ranks, is_spoof)`` of every segment of the utterances ``utts`` (a bool mask)."""
     step = to_ticks(resolution)
     nseg = -(-al.durations // step)
     nseg = np.where(utts, nseg, 0)
@@ -145,9 +170,9 @@ def _segment_scores(al, resolution, frames, utts):
     frame_of_pair = np.repeat(np.arange(span.size), span)
     within = np.arange(frame_of_pair.size) - np.repeat(np.cumsum(span) - span, span)
     gid = seg_base[al.utt[frames][frame_of_pair]] + first[frame_of_pair] + within
-    llr = al.llr[frames][frame_of_pair]
+    rank = al.rank[frames][frame_of_pair]
     cuts = np.flatnonzero(np.concatenate(([True], gid[1:] != gid[:-1])))
-    seg_scores = np.minimum.reduceat(llr, cuts)
+    seg_ranks = np.minimum.reduceat(rank, cuts)
     # spoof labels: +1 at the first segment a range touches, -1 after the last one
     ranges = utts[al.spoof_utt]
     u, a, b = al.spoof_utt[ranges], al.spoof[ranges, 0], al.spoof[ranges, 1]
@@ -156,7 +181,7 @@ def _segment_scores(al, resolution, frames, utts):
     np.add.at(delta, seg_base[u] + a // step, 1)
     np.add.at(delta, seg_base[u] + (b - 1) // step + 1, -1)
     is_spoof = np.cumsum(delta[:-1]) > 0
-    return seg_scores, is_spoof
+    return seg_ranks, is_spoof
 
 
 def _metrics(al, utts, resolutions, threshold, spoof_time):
@@ -165,7 +190,7 @@ def _metrics(al, utts, resolutions, threshold, spoof_time):
     segment = {}
     for r in resolutions:
         seg, is_spoof = _segment_scores(al, r, frames, utts)
-        segment[resolution_key(r)] = weighted_eer(seg, ~is_spoof, is_spoof)
+        segment[resolution_key(r)] = count_eer(2 * seg + is_spoof)
     length = (al.ends - al.starts)[frames]
     spoofed = spoof_time[frames]
     llr = al.llr[frames]
@@ -179,12 +204,11 @@ def _metrics(al, utts, resolutions, threshold, spoof_time):
     else:
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     idx = np.flatnonzero(utts)
-    utt_scores = al.utt_scores[idx]
     is_spoof_utt = al.is_spoof_utt[idx]
     return {
         "segment_eer": segment,
-        "range_eer": weighted_eer(llr, length - spoofed, spoofed),
-        "utterance_eer": weighted_eer(utt_scores, ~is_spoof_utt, is_spoof_utt),
+        "range_eer": _weighted_eer_ranked(al.rank[frames], length - spoofed, spoofed),
+        "utterance_eer": count_eer(2 * al.utt_ranks[idx] + is_spoof_utt),
         "precision": precision,
         "recall": recall,
         "f1": f1,
