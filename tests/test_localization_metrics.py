@@ -237,3 +237,11 @@ def test_cli_plot(tmp_path):
     proc = run_cli(*common, "--wav_scp", str(tmp_path / "wav.scp"))
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "plots" / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_all_bona_fide_reference_gives_null_eers(tmp_path):
+    scores, _ = hand_case(tmp_path)
+    res = evaluate_localization(scores, {"p": make_timestamps(0.08), "b": make_timestamps(0.04)},
+                                (0.02,))
+    assert res["segment_eer"]["0.02"] is None and res["range_eer"] is None
+    assert res["utterance_eer"] is None and res["recall"] is None

@@ -147,6 +147,8 @@ class _Aligned:
 
     def spoof_time_before(self, t):
         """Spoofed time in ``[0, t)`` of the global time line, for an array of ticks."""
+        if not len(self.spoof):
+            return np.zeros_like(t)
         a, b = self.spoof[:, 0], self.spoof[:, 1]
         before = np.concatenate(([0], np.cumsum(b - a)))
         j = np.searchsorted(a, t, side="right") - 1
