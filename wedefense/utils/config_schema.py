@@ -459,3 +459,7 @@ def schema_help():
     for name, kind, default, doc in rows:
         lines.append(f"  {name:<{width}}  {kind}{f' = {default}' if default else ''}: {doc}")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # regenerate the README table: python -m wedefense.utils.config_schema
+    print(schema_markdown(), end="")
