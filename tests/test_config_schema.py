@@ -61,7 +61,7 @@ BAD = [
     ("num_epochs: 6", 'num_epochs: "two"', "num_epochs must be an integer >= 1, got 'two'"),
     ("  batch_size: 32", "  batch_size: big",
      "dataloader_args.batch_size must be an integer >= 1, got 'big'"),
-    ("  lr: 0.001", "  lr: fast", "optimizer_args.lr must be a number > 0, got 'fast'"),
+    ("  lr: 0.001", "  lr: fast", "optimizer_args.lr must be a number >= 0, got 'fast'"),
     ("  m_channels: 8", "  m_channels: -8", "model_args.m_channels must be >= 1, got -8"),
     ("  chunk_len: 2.0", "  chunk_len: -2.0", "dataset_args.chunk_len must be > 0, got -2.0"),
     ("  num_workers: 1", "  num_workers: -1", "dataloader_args.num_workers must be >= 0"),
@@ -106,10 +106,12 @@ def test_the_optimizer_decides_which_optimizer_args_exist(tmp_path):
 
 @pytest.mark.parametrize("override, expected", [
     (["--optimizer_args.lr", "fast"], "override --optimizer_args.lr: optimizer_args.lr must be a "
-                                      "number > 0, got 'fast'"),
+                                      "number >= 0, got 'fast'"),
     (["--optimizer_args.lrr", "0.1"], "override --optimizer_args.lrr: unknown key "
                                       "'optimizer_args.lrr'; did you mean 'lr'?"),
     (["--num_epochs=0"], "override --num_epochs: num_epochs must be >= 1, got 0"),
+    (["--optimizer_args.lr", "-1e-3"], "override --optimizer_args.lr: optimizer_args.lr must be "
+                                       ">= 0, got -0.001"),
     (["--augment.rawboost.algo", "9"], "override --augment.rawboost.algo: "
                                        "augment.rawboost.algo must be in [1, 8], got 9"),
     (["--lr_scaling", "lin"], "override --lr_scaling: lr_scaling must be one of none, linear, "

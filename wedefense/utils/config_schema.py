@@ -93,7 +93,7 @@ def _optimizer(config):
     cls = getattr(torch.optim, str(config.get("optimizer", "Adam")), None)
     if not (inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer)):
         return None
-    return cls, ("params",), {"lr": ">0", "eps": ">0", "weight_decay": ">=0",
+    return cls, ("params",), {"lr": ">=0", "eps": ">=0", "weight_decay": ">=0",
                               "momentum": "[0,1]", "dampening": "[0,1]", "betas": "[0,1]"}
 
 
@@ -254,7 +254,7 @@ SCHEMA = (
     Key("lr_scaling_applied", "mapping", None, "the lr scaling done", saved=True, keys=(
         Key("rule", "str", None, "lr_scaling rule"),
         Key("world_size", "int", None, "ranks", ">=1"),
-        Key("base_lr", "float", None, "lr before scaling", ">0"))),
+        Key("base_lr", "float", None, "lr before scaling", ">=0"))),
 )
 
 
