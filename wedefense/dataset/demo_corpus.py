@@ -24,6 +24,8 @@ attack's vocoder (:mod:`wedefense.dataset.splice` hides the joins), labelled lik
 
 each a pickled dict utt -> array of '1' (bona fide) / '0' (spoof) strings, one per segment of r
 seconds (the last, partial one included), a segment being spoof if any part of it is.
+Loading them needs ``allow_pickle``; read them with :mod:`wedefense.dataset.timestamps`, which
+does not unpickle arbitrary objects.
 
 Each utterance is a pure function of ``(seed, split, index)``, so a corpus is byte-identical for a
 seed whatever the number of workers. Like lhotse's ``prepare``, a complete corpus with the same
