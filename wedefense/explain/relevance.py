@@ -12,8 +12,8 @@ gradient of the target score over them and keeps the positive part:
 target score over the windows that cover it, a signed ``(frames,)`` map (positive: that stretch
 supported the target class).
 
-The target score is the LLR for ``bonafide`` and minus the LLR for ``spoof``. Frame ``k`` of a map
-covers ``[k s, (k+1) s)`` seconds, ``s`` the front-end's frame shift (:attr:`RelevanceMap.frame_shift`).
+The target score is the LLR for ``bonafide`` and minus the LLR for ``spoof``. Frame ``k`` of a
+map is the front-end's frame ``k``, starting at ``k s`` seconds (``s``: ``frame_shift``).
 """
 
 import dataclasses
