@@ -30,8 +30,8 @@ def get_args(argv=None):
     parser.add_argument("--method", choices=METHODS, default="gradcam",
                         help="gradcam (CNN: time x frequency; SSL: frames) or occlusion "
                              "(any model, over time, no gradients)")
-    parser.add_argument("--timestamps", help="data/<set>/timestamps: spoofed ranges to mark "
-                                             "and to measure relevance on")
+    parser.add_argument("--timestamps", help="spoofed ranges to mark and to measure relevance "
+                        "on: data/<set>/timestamps, or PartialSpoof's <set>_seglab_<r>.npy")
     parser.add_argument("--utt2attack", help="'<utt> <attack>' lines: the summary per attack")
     parser.add_argument("--no_png", action="store_true", help="maps and tables only")
     return parser.parse_args(argv)

@@ -31,7 +31,7 @@ def explain_files(model_path, wav_scp, out_dir, target="spoof", method="gradcam"
                   timestamps=None, utt2attack=None, pictures=True, checkpoint=None,
                   sample_rate=None):
     """Explain every utterance of ``wav_scp``; returns the summary table (list of dicts)."""
-    from wedefense.dataset.timestamps import read_timestamps
+    from wedefense.dataset.timestamps import read_reference
 
     if target not in relevance.TARGETS:
         raise InputError(f"unknown target class '{target}' (use bonafide or spoof)")
@@ -40,7 +40,7 @@ def explain_files(model_path, wav_scp, out_dir, target="spoof", method="gradcam"
     wavs = read_table(wav_scp, rest=True)
     if not wavs:
         raise InputError("no utterances listed", wav_scp)
-    labels = read_timestamps(timestamps) if timestamps else {}
+    labels = read_reference(timestamps) if timestamps else {}
     attacks = read_table(utt2attack) if utt2attack else None
     model = relevance.load_llr_model(model_path, checkpoint)
     if sample_rate is None:
