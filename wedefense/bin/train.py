@@ -43,7 +43,7 @@ from wedefense.dataset.loader import train_loader, utterance_loader
 from wedefense.dataset.tables import LABELS, read_labels
 from wedefense.metrics.detection import compute_metrics
 from wedefense.metrics.scores_io import find_line
-from wedefense.models.detector import min_samples
+from wedefense.models.spoof_model import min_samples
 from wedefense.models.margin_scheduler import build_margin_scheduler
 from wedefense.models.param_groups import build_param_groups, group_lr_lambdas
 from wedefense.models.registry import build_model, count_parameters
