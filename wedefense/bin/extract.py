@@ -25,8 +25,8 @@ import torch
 
 from wedefense.dataset.dataset import check_long_enough, item_durations, read_raw_list
 from wedefense.dataset.loader import GPU_BATCH_SECONDS, default_batch_seconds, utterance_loader
-from wedefense.models.detector import min_samples
 from wedefense.models.registry import load_trained_model
+from wedefense.models.spoof_model import min_samples
 from wedefense.utils import distributed
 from wedefense.utils.cli import entry_point
 from wedefense.utils.errors import InputError

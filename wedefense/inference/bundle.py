@@ -30,7 +30,7 @@ from torch import Tensor, nn
 import wedefense
 from wedefense.calibration.llr import _check_classes, bonafide_classes_of, removes_training_prior
 from wedefense.frontend.normalize import masked_mean_norm
-from wedefense.models.detector import min_samples
+from wedefense.models.spoof_model import min_samples
 from wedefense.utils.checkpoint import model_state
 from wedefense.utils.config import load_yaml, save_config
 from wedefense.utils.errors import InputError
@@ -60,7 +60,7 @@ TRAINING_ONLY_KEYS = ("data",)
 class LLRModel(nn.Module):
     """Waveform batch -> (calibrated) bona fide vs spoof LLR, one value per utterance.
 
-    Wraps a :class:`~wedefense.models.detector.SpoofDetector`; the class prior and the
+    Wraps a :class:`~wedefense.models.spoof_model.SpoofModel`; the class prior and the
     calibration are constants, so the whole path is one scriptable, exportable graph.
 
     ``remove_prior``: whether to remove the training prior, as stage 6 does; give it
