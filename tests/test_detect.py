@@ -16,7 +16,8 @@ from tests.conftest import REPO, write_wav
 from tests.test_bundle import make_exp_dir
 from wedefense.bin import detect
 from wedefense.inference import bundle as bundle_io
-from wedefense.inference.detector import Detector, collect_inputs, window_bounds
+from wedefense.inference.detector import Detector, window_bounds
+from wedefense.inference.inputs import collect_inputs
 from wedefense.utils.errors import InputError
 
 
