@@ -19,6 +19,12 @@ duration and be overconfident. ``Detector.score_windows`` and ``FileScore.window
 per-window LLRs for locating a spoofed stretch inside a long recording (a partially spoofed file
 can have a bona fide mean and one clearly spoof window).
 
+No usable signal. Audio without one (digital silence, a constant value, noise below one 16-bit
+step; see :mod:`wedefense.inference.audio_checks`) gets no LLR: ``score`` raises an
+:class:`InputError`, and ``score_files`` gives it ``decision="no_signal"`` with ``llr`` None. A
+file that decodes to less than its header declares (a cut-off download) is an error,
+"truncated", not a score of the part that is left.
+
 Decisions use the Bayes threshold (README.md, "Stage 6"): bona fide when ``llr >= -ln(beta)``,
 ``beta = Cmiss (1 - Pspoof) / (Cfa Pspoof)``; ``p_bonafide`` is the posterior at the application
 prior, ``sigmoid(llr + ln((1 - Pspoof) / Pspoof))``. Both assume the LLR is calibrated: export
@@ -40,6 +46,7 @@ from wedefense.dataset.dataset import length_batches
 from wedefense.dataset.loader import default_batch_seconds
 from wedefense.dataset.prepare import audio_duration
 from wedefense.inference import bundle as bundle_io
+from wedefense.inference.audio_checks import TRUNCATED_FRACTION, declared_seconds, has_signal
 from wedefense.inference.inputs import expand_inputs
 from wedefense.metrics.detection import (
     DEFAULT_C_FA,
@@ -61,12 +68,13 @@ class Window:
 
 @dataclasses.dataclass
 class FileScore:
-    """The score of one input; ``error`` is set (and the scores are None) if it failed."""
+    """The score of one input; ``error`` is set (and the scores are None) if it failed, and
+    ``decision`` is "no_signal" (the scores None) for audio without a usable signal."""
 
     utt: str
     path: str
     llr: Optional[float] = None
-    decision: Optional[str] = None  # "bonafide" or "spoof"
+    decision: Optional[str] = None  # "bonafide", "spoof" or "no_signal"
     p_bonafide: Optional[float] = None
     duration: Optional[float] = None  # seconds
     windows: List[Window] = dataclasses.field(default_factory=list)
@@ -290,6 +298,11 @@ class Detector:
         if not np.isfinite(wav).all():
             raise InputError("audio contains NaN or inf samples")
 
+    def _check_signal(self, wav):
+        if not has_signal(wav):
+            raise InputError("audio has no usable signal (silence or a constant value); "
+                             "it gets no score")
+
     def _segments(self, wav):
         window = int(round(self.window_seconds * self.sample_rate))
         hop = int(round(self.hop_seconds * self.sample_rate))
@@ -313,13 +326,15 @@ class Detector:
         """``[Window(start, end, llr)]`` of one waveform (one window if it is short)."""
         wav = self._prepare(waveform, sample_rate)
         self._check_length(wav)
+        self._check_signal(wav)
         bounds = self._segments(wav)
         llrs = self._run([wav[s:e] for s, e in bounds])
         return [Window(s / self.sample_rate, e / self.sample_rate, float(v))
                 for (s, e), v in zip(bounds, llrs)]
 
     def score(self, waveform, sample_rate):
-        """The LLR of one waveform (the mean over windows for long audio)."""
+        """The LLR of one waveform (the mean over windows for long audio); InputError for
+        audio without a usable signal."""
         return float(np.mean([w.llr for w in self.score_windows(waveform, sample_rate)]))
 
     # --- files ----------------------------------------------------------------------------
@@ -393,6 +408,9 @@ class Detector:
                 fail(r, InputError(str(e), r.path))
                 continue
             r.duration = len(wav) / self.sample_rate
+            if not has_signal(wav):
+                r.decision = "no_signal"
+                continue
             for s, e in self._segments(wav):
                 pieces.append(wav[s:e])
                 owners.append((r, s, e))
@@ -425,11 +443,16 @@ def _header_duration(path):
 
 def _load(path, sample_rate):
     try:
-        return load_audio(path, sample_rate)
+        wav = load_audio(path, sample_rate)
     except InputError as e:
         return e
     except Exception as e:  # a decoder error libsndfile does not classify
         return InputError(f"cannot read audio: {e}", path)
+    declared, got = declared_seconds(path), len(wav) / sample_rate
+    if declared is not None and got < TRUNCATED_FRACTION * declared:
+        return InputError(f"truncated: decodes to {got:.2f} s of the {declared:.2f} s its "
+                          "header declares", path)
+    return wav
 
 
 def _groups(results, max_seconds):
