@@ -286,7 +286,10 @@ def damaged_copy(bundle_dir, tmp_path, damage):
                    m["files"].update(onnx="model.onnx")), "onnx",
      "model.onnx: cannot load the ONNX model"),
     (lambda d, m: m["files"].pop("config"), "pytorch", "'files' has no 'config' entry"),
-    (lambda d, m: os.remove(d / "model.pt"), "pytorch", "model.pt (weights, listed in "),
+    (lambda d, m: os.remove(d / "model.safetensors"), "pytorch",
+     "model.safetensors (weights, listed in "),
+    (lambda d, m: (d / "model.safetensors").write_bytes(b"\x08garbage" * 50), "pytorch",
+     "model.safetensors: cannot read the bundle weights"),
     (lambda d, m: m["files"].update(weights="../model.pt"), "torchscript",
      "files.weights must be a file name inside the bundle"),
     (lambda d, m: (d / "config.yaml").write_text("classes: [bonafide, spoof]\n"

@@ -2,6 +2,7 @@
 when constructed is refused, with one line naming the file, by every reader, and the file never
 appears."""
 
+import json
 import os
 import pickle
 
@@ -126,15 +127,45 @@ def test_extract_and_stage5_loader_refuse(exp, marker, capsys, tmp_path):
     assert_one_line_refusal(capsys, path)
 
 
+def as_version_1(out, weights_state):
+    """Turn bundle ``out`` into a format 1 bundle (weights in a pickled model.pt)."""
+    os.remove(os.path.join(out, bundle_io.WEIGHTS))
+    path = os.path.join(out, "model.pt")
+    torch.save(weights_state, path)
+    manifest_path = os.path.join(out, bundle_io.MANIFEST)
+    manifest = json.load(open(manifest_path))
+    manifest.update(format_version=1, files={**manifest["files"], "weights": "model.pt"})
+    json.dump(manifest, open(manifest_path, "w"))
+    return path
+
+
 @pytest.fixture
-def evil_bundle(exp, marker, tmp_path):
+def plain_bundle(exp, tmp_path):
     out = str(tmp_path / "bundle")
     bundle_io.export_bundle(os.path.join(exp, "config.yaml"),
                             os.path.join(exp, "models", "avg_model.pt"), out,
                             torchscript=False, onnx=False)
-    weights = os.path.join(out, bundle_io.WEIGHTS)
-    plant(weights, marker, {"model": model_state(weights)})
-    return out, weights
+    return out
+
+
+@pytest.fixture
+def evil_bundle(plain_bundle, marker):
+    """A format 1 bundle whose model.pt carries the object beside real weights."""
+    state = {"model": bundle_io.load_weights(os.path.join(plain_bundle, bundle_io.WEIGHTS)),
+             "payload": CreatesFile(marker)}
+    return plain_bundle, as_version_1(plain_bundle, state)
+
+
+def test_bundle_weights_are_safetensors_and_version_1_still_loads(plain_bundle, tmp_path):
+    weights = os.path.join(plain_bundle, bundle_io.WEIGHTS)
+    assert weights.endswith(".safetensors")
+    with open(weights, "rb") as f:  # safetensors: a length, then a JSON header; no pickle
+        header_size = int.from_bytes(f.read(8), "little")
+        assert json.loads(f.read(header_size))["__metadata__"]["format"] == bundle_io.FORMAT
+    wav = torch.randn(16000).numpy() * 0.1
+    llr = Detector.load(plain_bundle).score(wav, 16000)
+    as_version_1(plain_bundle, {"model": bundle_io.load_weights(weights)})
+    assert Detector.load(plain_bundle).score(wav, 16000) == pytest.approx(llr, abs=1e-6)
 
 
 def test_detector_load_refuses(evil_bundle):

@@ -214,10 +214,10 @@ class Detector:
         """Load a bundle directory written by ``wedefense export``.
 
         ``device``: "cpu", "cuda" or "cuda:N" (InputError if it is not available), or None for
-        a GPU if there is one. ``backend``: "pytorch" rebuilds the model from config.yaml and
-        model.pt, "torchscript" runs model.ts, "onnx" runs model.onnx with onnxruntime. Keyword
-        arguments (p_spoof, c_miss, c_fa, window_seconds, hop_seconds) are passed to the
-        constructor.
+        a GPU if there is one. ``backend``: "pytorch" (the default) rebuilds the model from
+        config.yaml and the weights, running nothing from the bundle; "torchscript" runs the
+        operator graph in model.ts, "onnx" runs model.onnx with onnxruntime. Keyword arguments
+        (p_spoof, c_miss, c_fa, window_seconds, hop_seconds) are passed to the constructor.
         """
         path = os.fspath(path)
         device = _check_device(device)
