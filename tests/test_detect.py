@@ -424,3 +424,13 @@ def test_streamed_wav_without_a_length_is_not_truncated(detector, tmp_path):
     path.write_bytes(bytes(data))
     (r,) = detector.score_files([str(path)])
     assert r.error is None and math.isfinite(r.llr)
+
+
+def test_quiet_audio_still_has_signal():
+    from wedefense.inference.audio_checks import has_signal
+
+    t = np.arange(16000) / 16000
+    speech_like = 0.3 * np.sin(2 * np.pi * 150 * t)
+    assert has_signal(speech_like * 10 ** (-50 / 20))  # a -60 dBFS recording is scored
+    assert not has_signal(np.full(16000, 0.9)) and not has_signal(np.zeros(5))
+    assert not has_signal(speech_like * 1e-5)
