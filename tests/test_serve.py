@@ -146,6 +146,10 @@ def test_limits_give_413_and_422_with_clear_messages(bundle, tmp_path):
         assert status == 422 and "empty" in answer["error"]
         status, answer = server.post("/score", wav_bytes(tmp_path, 0.01)[1])
         assert status == 422 and "too short" in answer["error"]
+        silence = tmp_path / "silence.wav"
+        soundfile.write(str(silence), np.zeros(16000, dtype=np.float32), 16000)
+        status, answer = server.post("/score", silence.read_bytes())
+        assert status == 422 and "no usable signal" in answer["error"]
         # still serving after all that
         status, _ = server.post("/score", wav_bytes(tmp_path, 1.0)[1])
         assert status == 200
@@ -183,6 +187,18 @@ def test_concurrent_requests_queue_and_overflow_gets_503(bundle, tmp_path):
             t.join(30)
     assert [s for s, _ in results] == [200, 200, 200]
     assert len({a["llr"] for _, a in results}) == 1
+
+
+def test_timeline_gives_no_score_to_windows_without_signal(bundle, tmp_path):
+    wav = np.zeros(48000, dtype=np.float32)
+    wav[:16000] = write_wav(str(tmp_path / "s.wav"), 1.0, 0)
+    path = tmp_path / "pause.wav"
+    soundfile.write(str(path), wav, 16000)
+    scorer = Scorer(Detector.load(bundle), timeline_window=0.5, timeline_hop=0.5)
+    timeline = scorer.score(path.read_bytes(), timeline=True)["timeline"]
+    assert timeline["llr"][:2] != [None, None] and timeline["llr"][3:] == [None] * 3
+    for r in timeline["spoofed_ranges"]:
+        assert r["end"] <= 1.25  # silence is never called spoofed
 
 
 def test_serving_writes_no_files(bundle, tmp_path, monkeypatch):

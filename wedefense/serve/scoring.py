@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from wedefense.dataset.audio import load_audio
+from wedefense.inference.audio_checks import has_signal
 from wedefense.inference.detector import window_bounds
 from wedefense.inference.spoofed_ranges import spoofed_ranges
 from wedefense.utils.errors import InputError
@@ -91,6 +92,8 @@ class Scorer:
         bounds = window_bounds(len(wav), int(round(self.timeline_window * rate)),
                                max(1, int(round(self.timeline_hop * rate))))
         llrs = d._run([wav[s:e] for s, e in bounds])
+        # like the detector, give no score to a window without a usable signal (a pause)
+        llrs[[not has_signal(wav[s:e]) for s, e in bounds]] = np.nan
         starts = np.array([s for s, _ in bounds]) / rate
         ends = np.array([e for _, e in bounds]) / rate
         # each window's score stands for the time nearer its centre than any other's, so
@@ -100,5 +103,6 @@ class Scorer:
         lo, hi = edges[:-1], edges[1:]
         ranges = spoofed_ranges(lo, hi, llrs, d.threshold)
         return {"kind": "sliding_window", "window": self.timeline_window,
-                "hop": self.timeline_hop, "times": centres.tolist(), "llr": llrs.tolist(),
+                "hop": self.timeline_hop, "times": centres.tolist(),
+                "llr": [None if np.isnan(v) else float(v) for v in llrs],
                 "spoofed_ranges": [{"start": a, "end": b, "llr": m} for a, b, m in ranges]}
