@@ -179,6 +179,7 @@ def gradcam(model, wav, sample_rate, target="spoof", time_axis=None):
 
 def occlusion(model, wav, sample_rate, target="spoof", window=0.2, hop=0.1, batch_size=16):
     """Occlusion over time of one waveform -> a signed ``(frames,)`` :class:`RelevanceMap`."""
+    _target(0.0, target)  # an unknown class name fails before any work
     if not (window > 0 and 0 < hop <= window):
         raise InputError(f"occlusion needs window > 0 and 0 < hop <= window, got {window}, {hop}")
     wav = np.ascontiguousarray(wav, dtype=np.float32)
@@ -200,7 +201,6 @@ def occlusion(model, wav, sample_rate, target="spoof", window=0.2, hop=0.1, batc
                 batch[row, s:s + win] = 0.0
             drops.append(model(batch, torch.full((len(chunk),), n)).double().numpy())
     sign = 1.0 if target == "bonafide" else -1.0
-    _target(0.0, target)  # checks the name
     drops = sign * (base - np.concatenate(drops))
     shift = frame_shift_seconds(model, sample_rate)
     total, count = np.zeros(frames), np.zeros(frames)
