@@ -15,6 +15,7 @@ from wedefense.explain import relevance, relevance_summary
 from wedefense.frontend.fbank import KaldiFbank
 from wedefense.inference.bundle import LLRModel
 from wedefense.models.registry import build_model
+from wedefense.utils.errors import InputError
 
 SR = 16000
 CONFIG = {"classes": ["bonafide", "spoof"], "class_counts": [3, 5], "frontend": "fbank",
@@ -187,3 +188,22 @@ def test_explain_cli_names_a_missing_audio_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "nope.wav" in err and len(err.splitlines()) == 1
     assert not os.path.exists(tmp_path / "o" / "index.tsv")
+
+
+def test_a_bundle_and_its_exp_dir_give_the_same_map(tmp_path):
+    from wedefense.inference.bundle import export_bundle
+
+    torch.manual_seed(0)
+    exp = tmp_path / "exp"
+    (exp / "models").mkdir(parents=True)
+    (exp / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+    torch.save({"model": build_model(CONFIG).state_dict()}, exp / "models" / "best_model.pt")
+    export_bundle(str(exp / "config.yaml"), str(exp / "models" / "best_model.pt"),
+                  str(tmp_path / "bundle"), torchscript=False, onnx=False)
+    wav = speech_like(0.7)
+    maps = [relevance.gradcam(relevance.load_llr_model(str(p)), wav, SR)
+            for p in (exp, tmp_path / "bundle")]
+    assert maps[0].llr == pytest.approx(maps[1].llr, abs=1e-5)
+    np.testing.assert_allclose(maps[0].values, maps[1].values, rtol=1e-4, atol=1e-7)
+    with pytest.raises(InputError, match="neither a model bundle"):
+        relevance.load_llr_model(str(tmp_path))
