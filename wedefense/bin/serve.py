@@ -14,6 +14,7 @@ loopback address by default; it has no authentication, so think before using --h
 import argparse
 
 from wedefense.utils.cli import entry_point, setup_logging
+from wedefense.utils.errors import InputError
 
 
 def get_args(argv=None):
@@ -38,7 +39,11 @@ def get_args(argv=None):
 def main(argv=None):
     args = get_args(argv)
     setup_logging()
-    from wedefense.serve.app import serve
+    try:
+        from wedefense.serve.app import serve
+    except ImportError as e:
+        raise InputError(f"wedefense serve needs starlette and uvicorn ({e}): "
+                         "pip install -e '.[serve]'") from None
     from wedefense.serve.scoring import Limits
 
     limits = Limits(int(args.max_mb * 2**20), args.max_seconds, args.max_queue)
