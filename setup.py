@@ -16,6 +16,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.9",
     packages=find_packages(include=["wedefense", "wedefense.*"]),
+    package_data={"wedefense.serve": ["page.html"]},
     install_requires=requirements(),
     extras_require={
         "plot": ["matplotlib>=3.5", "scikit-learn>=1.3"],
