@@ -45,6 +45,28 @@ def spliced_fixture(tmp_path, utts):
     return items, tmp_path / "timestamps"
 
 
+def make_localization_set(root, name, n, seed=0):
+    """``root/name/{raw.list,utt2lab,timestamps}``: n utterances of 0.8-1.4 s, every other one
+    with a tone burst spliced in at a random time."""
+    import json
+
+    rng = np.random.default_rng(seed)
+    utts = {}
+    for i in range(n):
+        seconds = 0.8 + 0.2 * (i % 4)
+        bursts = []
+        if i % 2:
+            start = float(rng.uniform(0.05, seconds - 0.4))
+            bursts = [(start, start + float(rng.uniform(0.1, 0.3)))]
+        utts[f"{name}_{i:03d}"] = (seconds, bursts)
+    (root / name).mkdir(parents=True, exist_ok=True)
+    items, _ = spliced_fixture(root / name, utts)
+    with open(root / name / "raw.list", "w") as lst, open(root / name / "utt2lab", "w") as lab:
+        for item in items:
+            lst.write(json.dumps(item) + "\n")
+            lab.write(f"{item['key']} {item['lab']}\n")
+
+
 def frame_energy_is_loud(chunk):
     frames = -(-len(chunk) // HOP)
     padded = np.zeros(frames * HOP)

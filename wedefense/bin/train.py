@@ -47,6 +47,7 @@ from wedefense.models.detector import min_samples
 from wedefense.models.margin_scheduler import build_margin_scheduler
 from wedefense.models.param_groups import build_param_groups, group_lr_lambdas
 from wedefense.models.registry import build_model, count_parameters
+from wedefense.training import localization
 from wedefense.utils import distributed as dist_utils
 from wedefense.utils.checkpoint import epoch_checkpoints, load_checkpoint, save_checkpoint
 from wedefense.utils.cli import entry_point
@@ -58,6 +59,7 @@ logger = logging.getLogger("wedefense.train")
 
 # the dev metrics a best model can be chosen by (all: lower is better)
 BEST_METRICS = ("eer", "min_dcf", "act_dcf", "cllr")
+TASK_METRICS = {"detection": BEST_METRICS, "localization": localization.BEST_METRICS}
 # validation_args are utterance_loader's batching options; validate() sets the others itself
 VALIDATION_OPTIONS = tuple(name for name in inspect.signature(utterance_loader).parameters
                            if name not in ("items", "sample_rate", "num_workers", "rank",
@@ -202,6 +204,8 @@ def resolve_config(args, overrides):
 
 def check_training_options(config):
     """Options only validation reads fail here, at start-up, not after the first epoch."""
+    if localization.is_localization(config):
+        return  # localization.resolve checks its own options
     metric = config.get("best_metric", "eer")
     if metric not in BEST_METRICS:
         raise InputError(f"best_metric '{metric}' is not one of {', '.join(BEST_METRICS)}")
@@ -355,11 +359,18 @@ def main(argv=None):
     val_items = val_labels = val_durations = None
     if args.val_data:
         val_items, val_labels, val_durations = read_dev_set(args, rank, world_size)
-    if rank == 0:
-        save_config(config, os.path.join(args.exp_dir, "config.yaml"))
     seed_everything(config.get("seed", 42) + rank)
 
     classes = config.get("data_classes", config["classes"])  # the labels in the data
+    task = config.get("task", "detection")
+    localizing = task == localization.TASK
+    train_timestamps = dev_timestamps = None
+    if localizing:  # the timestamp tables beside the lists give the frame labels
+        train_timestamps = localization.resolve(config, train_items, args.train_data)
+        if val_items:
+            dev_timestamps = localization.read_dev_timestamps(args.val_data)
+    if rank == 0:
+        save_config(config, os.path.join(args.exp_dir, "config.yaml"))
     model = build_model(config).to(device)
     if val_items:  # a dev utterance too short for the model would crash the first validation
         check_long_enough(val_items, val_durations,
@@ -376,7 +387,11 @@ def main(argv=None):
     optimizer = optimizer_cls(build_param_groups(model, config),
                               **config.get("optimizer_args", {"lr": 1e-3}))
 
-    dataset, loader = train_loader(train_items, classes, config, rank, world_size)
+    if localizing:
+        dataset, loader = localization.train_loader(train_items, config, rank, world_size,
+                                                    train_timestamps)
+    else:
+        dataset, loader = train_loader(train_items, classes, config, rank, world_size)
     batch_size = config.get("dataloader_args", {}).get("batch_size", 32)
     # a shard list names tars: the utterance count is the sum of the utt2lab class counts
     # (speed-perturbed copies split counts without changing their sum)
@@ -391,9 +406,10 @@ def main(argv=None):
                                  num_epochs * steps_per_epoch, warmup_steps, **sched_args),
         model, config))
     scaler = torch.amp.GradScaler(enabled=device.type == "cuda" and config.get("amp") == "fp16")
-    margin_scheduler = build_margin_scheduler(config, model.projection)
+    margin_scheduler = build_margin_scheduler(config, getattr(model, "projection", None))
 
     best_metric = config.get("best_metric", "eer")
+    reported = TASK_METRICS[task]
     stopping = EarlyStopping(config.get("early_stop_patience", -1))
     models_dir = os.path.join(args.exp_dir, "models")
 
@@ -412,13 +428,18 @@ def main(argv=None):
 
     def validate_epoch(epoch):
         """Validate, track the best model and early stopping; the dev_* summary entries."""
-        metrics = validate(model, val_items, config, val_labels, rank, world_size, device,
-                           val_durations)
+        if localizing:
+            metrics = localization.validate(
+                model, val_items, config, val_labels, rank, world_size, device, val_durations,
+                dev_timestamps, config.get("dataloader_args", {}).get("num_workers", 1))
+        else:
+            metrics = validate(model, val_items, config, val_labels, rank, world_size, device,
+                               val_durations)
         if stopping.update(metrics[best_metric], epoch) and rank == 0:
             save_checkpoint({"model": model.state_dict(), "epoch": epoch,
                              best_metric: stopping.best},
                             os.path.join(models_dir, "best_model.pt"))
-        return {f"dev_{k}": metrics[k] for k in BEST_METRICS}
+        return {f"dev_{k}": metrics[k] for k in reported}
 
     def log_summary(epoch, summary):
         logger.info("epoch %d: %s", epoch, " ".join(f"{k} {v:.4g}" for k, v in summary.items()))
@@ -453,7 +474,8 @@ def main(argv=None):
             dist_utils.cleanup()
             return
 
-    ddp_model = DistributedDataParallel(model) if world_size > 1 else model
+    train_module = localization.TrainingOutputs(model) if localizing else model
+    ddp_model = DistributedDataParallel(train_module) if world_size > 1 else train_module
     if config.get("compile"):
         # compiles the training forward; validation and checkpoints use the plain module
         ddp_model = torch.compile(ddp_model)
@@ -479,12 +501,19 @@ def main(argv=None):
         for step in steps:
             if margin_scheduler is not None:
                 margin_scheduler.step(epoch - 1 + step / steps_per_epoch)
-            wavs, labels = next(data)
-            wavs, labels = wavs.to(device, non_blocking=True), labels.to(device)
-            with autocast_context(device, config.get("amp")):
-                logits = ddp_model(wavs, None, labels)
-                # each head owns its loss (P2SGrad is not cross-entropy on its logits)
-                loss = model.projection.loss(logits.float(), labels)
+            if localizing:
+                with autocast_context(device, config.get("amp")):
+                    loss, batch_correct, batch_seen = localization.train_step(
+                        ddp_model, model, next(data), device, config)
+            else:
+                wavs, labels = next(data)
+                wavs, labels = wavs.to(device, non_blocking=True), labels.to(device)
+                with autocast_context(device, config.get("amp")):
+                    logits = ddp_model(wavs, None, labels)
+                    # each head owns its loss (P2SGrad is not cross-entropy on its logits)
+                    loss = model.projection.loss(logits.float(), labels)
+                batch_correct = (logits.argmax(-1) == labels).sum().item()
+                batch_seen = len(labels)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
@@ -493,14 +522,16 @@ def main(argv=None):
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
-            total_loss += loss.item() * len(labels)
-            correct += (logits.argmax(-1) == labels).sum().item()
-            seen += len(labels)
+            # localization: per frame; detection: per chunk
+            total_loss += loss.item() * batch_seen
+            correct += batch_correct
+            seen += batch_seen
         del data
         elapsed = time.time() - t0
         summary = {"loss": total_loss / seen, "acc": correct / seen,
                    "lr": optimizer.param_groups[0]["lr"], "grad_norm": float(grad_norm),
-                   "chunks_per_s": seen * world_size / elapsed}
+                   ("frames_per_s" if localizing else "chunks_per_s"):
+                       seen * world_size / elapsed}
         if margin_scheduler is not None:
             summary["margin"] = margin_scheduler.margin
         validating = bool(val_items) and epoch % validate_interval == 0

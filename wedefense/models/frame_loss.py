@@ -75,4 +75,4 @@ def localization_loss(outputs, labels, weights, bonafide_index=0):
         parts["utterance"] = F.cross_entropy(outputs["utterance"].float(),
                                              utterance_labels(labels, bonafide_index))
         loss = loss + weights["utterance_weight"] * parts["utterance"]
-    return loss, {k: float(v) for k, v in parts.items()}
+    return loss, {k: float(v.detach()) for k, v in parts.items()}
