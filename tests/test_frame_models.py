@@ -101,3 +101,31 @@ def test_registry_names_what_is_wrong(changes, message):
 def test_bad_loss_args():
     with pytest.raises(InputError, match="utterance_weight must be a number >= 0"):
         loss_weights({"loss_args": {"utterance_weight": -1}})
+
+
+def localization_configs():
+    import glob
+    import os
+
+    from tests.conftest import REPO
+    return sorted(glob.glob(os.path.join(REPO, "egs", "localization", "*", "v*", "conf",
+                                         "*.yaml")))
+
+
+@pytest.mark.parametrize("path", localization_configs(), ids=lambda p: p.split("egs/")[-1])
+def test_every_localization_recipe_config_builds(path):
+    from wedefense.models.frame_loss import loss_weights
+    from wedefense.utils.config import load_yaml
+
+    config = load_yaml(path)
+    assert config["task"] == "localization"
+    loss_weights(config)
+    if config["frontend"] == "ssl":  # checkpoints are not here: the same back-end, tiny SSL
+        from tests.test_ssl import tiny_config
+        config["frontend_args"] = {"config": tiny_config()}
+        config["model_args"] = {k: v for k, v in config["model_args"].items()
+                                if k not in ("embed_dim", "hidden_dim", "compression_dim")}
+        config["frame_resolution"] = 0.00125  # the tiny model's hop
+    model = build_model(config).eval()
+    frame, lengths, utt = model(0.1 * torch.randn(1, 8000))
+    assert frame.shape == (1, int(lengths[0]), 2) and utt.shape == (1, 2)
