@@ -36,8 +36,8 @@ def scored(data):  # noqa: F811
 
 
 def test_frame_outputs_line_up_with_the_audio(scored):
-    data, exp, post = scored
-    timestamps = read_timestamps(data / "dev" / "timestamps")
+    root, exp, post = scored
+    timestamps = read_timestamps(root / "dev" / "timestamps")
     embeddings = dict(read_vectors(str(exp / "embeddings" / "dev" / "embedding.scp")))
     frames = read_frame_llr(post / "frame_llr.txt")
     assert sorted(frames) == sorted(timestamps)
@@ -56,10 +56,10 @@ def test_frame_outputs_line_up_with_the_audio(scored):
 
 
 def test_calibration_and_ranges(scored):
-    data, exp, post = scored
+    root, exp, post = scored
     calib = exp / "frame_calibration.json"
     calibrate_frames.main(["train", "--scores", str(post / "frame_llr.txt"), "--labels",
-                           str(data / "dev" / "timestamps"), "--out", str(calib)])
+                           str(root / "dev" / "timestamps"), "--out", str(calib)])
     calibrate_frames.main(["apply", "--model", str(calib), "--scores",
                            str(post / "frame_llr.txt"), "--out", str(post / "cal.txt")])
     before, after = read_frame_llr(post / "frame_llr.txt"), read_frame_llr(post / "cal.txt")

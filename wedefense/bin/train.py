@@ -503,8 +503,8 @@ def main(argv=None):
                 margin_scheduler.step(epoch - 1 + step / steps_per_epoch)
             if localizing:
                 with autocast_context(device, config.get("amp")):
-                    loss, batch_correct, batch_seen = localization.train_step(
-                        ddp_model, model, next(data), device, config)
+                    loss, batch_seen, batch_correct = localization.train_step(
+                        model, ddp_model, next(data), device, config)
             else:
                 wavs, labels = next(data)
                 wavs, labels = wavs.to(device, non_blocking=True), labels.to(device)

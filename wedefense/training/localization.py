@@ -110,15 +110,16 @@ class TrainingOutputs(nn.Module):
         return self.model.training_outputs(wav, lengths)
 
 
-def train_step(forward, model, batch, device, config):
-    """Loss of one batch and ``(loss_sum, correct_frames, frames)`` for the epoch summary."""
+def train_step(model, ddp_model, batch, device, config):
+    """Loss of one batch ``(wavs, lengths, frame labels)`` (not yet backpropagated), its frame
+    count and its correct frames. ``ddp_model`` wraps :class:`TrainingOutputs` of ``model``."""
     wavs, lengths, labels = batch
     wavs, lengths, labels = wavs.to(device), lengths.to(device), labels.to(device)
-    outputs = forward(wavs, lengths)
+    outputs = ddp_model(wavs, lengths)
     loss, _ = localization_loss(outputs, labels, loss_weights(config), model.bonafide_index)
     valid = labels != -100
     correct = (outputs["frame"].argmax(-1) == labels)[valid].sum().item()
-    return loss, correct, int(valid.sum())
+    return loss, int(valid.sum()), correct
 
 
 def frame_llr(logits, config):
