@@ -57,10 +57,15 @@ def test_localization_training_writes_exp_dir(data):
     ({"loss_args": {"frame": 1.0}}, "loss_args: unknown key(s) ['frame']"),
     ({"augment": {"speed_perturb": {"prob": 0.5}}}, "speed_perturb changes the time axis"),
     ({"timestamps": "partial"}, "'train_001' has no timestamps"),
+    ({"dev_timestamps": "short"}, "'dev_000': labelled duration 0.500 s and audio length 0.800"),
 ])
 def test_bad_localization_setups_stop_before_training(data, capsys, changes, message):
     if changes.pop("timestamps", None):
         (data / "train" / "timestamps").write_text("train_000 0.8 bonafide 0.0-0.8-bonafide\n")
+    if changes.pop("dev_timestamps", None):
+        lines = open(data / "dev" / "timestamps").read().splitlines()
+        lines[0] = "dev_000 0.5 bonafide 0.0-0.5-bonafide"
+        (data / "dev" / "timestamps").write_text("\n".join(lines) + "\n")
     with pytest.raises(SystemExit):
         run(data, data / "exp", **changes)
     assert message in capsys.readouterr().err

@@ -368,7 +368,8 @@ def main(argv=None):
     if localizing:  # the timestamp tables beside the lists give the frame labels
         train_timestamps = localization.resolve(config, train_items, args.train_data)
         if val_items:
-            dev_timestamps = localization.read_dev_timestamps(args.val_data)
+            dev_timestamps = localization.read_dev_timestamps(args.val_data, val_items,
+                                                              val_durations, config)
     if rank == 0:
         save_config(config, os.path.join(args.exp_dir, "config.yaml"))
     model = build_model(config).to(device)

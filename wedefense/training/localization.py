@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from wedefense.calibration.llr import logits_to_llr
 from wedefense.dataset.frame_labels import (
     FrameChunks,
+    check_label_length,
     frame_collate,
     read_timestamps,
     spoof_segments,
@@ -152,8 +153,19 @@ def score_utterances(model, loader, device):
     return out
 
 
-def read_dev_timestamps(val_list):
-    return read_timestamps(timestamps_path(val_list))
+def read_dev_timestamps(val_list, items, durations, config):
+    """The dev set's timestamps, checked before the first epoch: every dev utterance labelled,
+    labels and audio of the same length to within one frame."""
+    path = timestamps_path(val_list)
+    timestamps = read_timestamps(path)
+    hop = hop_samples(config)
+    sample_rate = (config.get("dataset_args") or {}).get("sample_rate", 16000)
+    for item, seconds in zip(items, durations):
+        if item["key"] not in timestamps:
+            raise InputError(f"dev utterance '{item['key']}' has no timestamps", path)
+        check_label_length(item["key"], timestamps[item["key"]][0],
+                           int(round(seconds * sample_rate)), hop, sample_rate)
+    return timestamps
 
 
 @torch.no_grad()
