@@ -10,10 +10,10 @@ import torch
 from wedefense.dataset.frame_labels import (
     FrameChunks,
     frame_collate,
-    read_timestamps,
     spoof_segments,
     utterance_frame_labels,
 )
+from wedefense.dataset.timestamps import make_timestamps, read_timestamps
 from wedefense.models.frame_loss import IGNORE
 from wedefense.utils.errors import InputError
 
@@ -93,11 +93,10 @@ def test_chunk_labels_coincide_with_the_spliced_bursts(tmp_path):
 
 
 def test_segments_follow_the_any_part_rule():
-    spoof = spoof_segments([(0.0, 0.03, "bonafide"), (0.03, 0.05, "spoof"),
-                            (0.05, 0.1, "bonafide")], int(0.1 * SR), HOP, SR)
+    spoof = spoof_segments(make_timestamps(0.1, [(0.03, 0.05)]), int(0.1 * SR), HOP, SR)
     np.testing.assert_array_equal(spoof, [False, True, True, False, False])
     # the last partial segment is included
-    assert len(spoof_segments([], int(0.105 * SR), HOP, SR)) == 6
+    assert len(spoof_segments(make_timestamps(0.105), int(0.105 * SR), HOP, SR)) == 6
 
 
 def test_collate_pads_labels_with_ignore():
@@ -107,16 +106,9 @@ def test_collate_pads_labels_with_ignore():
     assert labels.tolist() == [[0, 1, 1, 0], [1, 0, IGNORE, IGNORE]]
 
 
-def test_bad_tables_and_lengths_are_named(tmp_path):
-    bad = tmp_path / "ts"
-    bad.write_text("u1 1.0 spoof 0.0-0.5-bonafide 0.4-1.0-spoof\n")
-    with pytest.raises(InputError, match=r"ts:1: .*'u1'"):
-        read_timestamps(bad)
-    bad.write_text("u1 1.0 spoof 0.0-0.5-fake 0.5-1.0-spoof\n")
-    with pytest.raises(InputError, match="unknown label 'fake'"):
-        read_timestamps(bad)
+def test_bad_lengths_and_missing_labels_are_named(tmp_path):
     with pytest.raises(InputError, match="'u1'.*differ by more than one"):
-        utterance_frame_labels({"u1": (1.0, [])}, ["u1"], [SR + 2 * HOP], HOP, 0)
+        utterance_frame_labels({"u1": make_timestamps(1.0)}, ["u1"], [SR + 2 * HOP], HOP, 0)
     items, ts = spliced_fixture(tmp_path, {"a": (1.0, [(0.2, 0.3)])})
     with pytest.raises(InputError, match="no timestamps, e.g. 'x'"):
         FrameChunks(items + [{"key": "x", "lab": "spoof", "wav": items[0]["wav"]}],

@@ -54,7 +54,7 @@ def test_localization_training_writes_exp_dir(data):
 
 @pytest.mark.parametrize("changes,message", [
     ({"best_metric": "eer"}, "best_metric 'eer' is not one of segment_eer"),
-    ({"loss_args": {"frame": 1.0}}, "loss_args: unknown key(s) ['frame']"),
+    ({"loss_args": {"frame": 1.0}}, "unknown key 'loss_args.frame'"),
     ({"augment": {"speed_perturb": {"prob": 0.5}}}, "speed_perturb changes the time axis"),
     ({"timestamps": "partial"}, "'train_001' has no timestamps"),
     ({"dev_timestamps": "short"}, "'dev_000': labelled duration 0.500 s and audio length 0.800"),

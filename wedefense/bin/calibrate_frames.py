@@ -18,9 +18,10 @@ import logging
 import numpy as np
 
 from wedefense.calibration.logistic import apply_calibration, load_model, train_calibration
-from wedefense.dataset.frame_labels import read_timestamps
+from wedefense.dataset.timestamps import read_timestamps
 from wedefense.inference import localization_outputs as loc
 from wedefense.metrics.detection import DEFAULT_C_FA, DEFAULT_C_MISS, DEFAULT_P_SPOOF
+from wedefense.metrics.frame_scores import read_frame_scores, write_frame_scores
 from wedefense.utils.cli import entry_point, setup_logging
 from wedefense.utils.fileio import atomic_open
 
@@ -49,11 +50,11 @@ def get_parser():
 def main(argv=None):
     args = get_parser().parse_args(argv)
     setup_logging()
-    frames = loc.read_frame_llr(args.scores)
+    frames = read_frame_scores(args.scores)
     if args.command == "train":
         flags = loc.frame_labels(frames, read_timestamps(args.labels), args.labels)
-        llrs = np.concatenate([frames[u][2] for u in frames])
-        spoof = np.concatenate([flags[u] for u in frames])
+        llrs = frames.llr
+        spoof = np.concatenate([flags[u] for u in frames.utts])
         model = train_calibration(llrs[~spoof], llrs[spoof], p_spoof=args.p_spoof,
                                   c_miss=args.c_miss, c_fa=args.c_fa)
         model["trained_on"] = {"scores": args.scores, "labels": args.labels, "unit": "frame"}
@@ -64,11 +65,10 @@ def main(argv=None):
                     llrs.size, model["weights"][0], model["offset"], args.out)
         return
     model = load_model(args.model)
-    with atomic_open(args.out) as f:
-        for utt, (starts, ends, llrs) in frames.items():
-            for start, end, llr in zip(starts, ends, apply_calibration(model, llrs)):
-                f.write(f"{utt} {start:.6f} {end:.6f} {llr:.6f}\n")
-    logger.info("wrote calibrated frame LLRs of %d utterances to %s", len(frames), args.out)
+    write_frame_scores(args.out, ((utt, starts, ends, apply_calibration(model, llr))
+                                  for utt, starts, ends, llr in frames.items()))
+    logger.info("wrote calibrated frame LLRs of %d utterances to %s", len(frames.utts),
+                args.out)
 
 
 if __name__ == "__main__":

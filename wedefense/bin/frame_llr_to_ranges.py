@@ -12,8 +12,9 @@ The default threshold is the Bayes threshold ``-ln(beta)`` of the detection oper
 
 import argparse
 
-from wedefense.inference import localization_outputs as loc
+from wedefense.inference.spoofed_ranges import write_spoofed_ranges
 from wedefense.metrics.detection import bayes_threshold
+from wedefense.metrics.frame_scores import read_frame_scores
 from wedefense.utils.cli import entry_point
 
 
@@ -27,9 +28,9 @@ def main(argv=None):
     parser.add_argument("--threshold", type=float, default=bayes_threshold(),
                         help="frames with an LLR below it are spoof (default: %(default).4f)")
     args = parser.parse_args(argv)
-    frames = loc.read_frame_llr(args.scores)
-    loc.write_ranges(args.timestamps, args.rttm, frames, args.threshold)
-    print(f"wrote spoofed ranges of {len(frames)} utterances to {args.timestamps} and "
+    frames = read_frame_scores(args.scores)
+    write_spoofed_ranges(frames, args.threshold, args.timestamps, args.rttm)
+    print(f"wrote spoofed ranges of {len(frames.utts)} utterances to {args.timestamps} and "
           f"{args.rttm}")
 
 

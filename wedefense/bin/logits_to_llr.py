@@ -19,6 +19,7 @@ import numpy as np
 from wedefense.calibration.llr import bonafide_classes_of, logits_to_llr, removes_training_prior
 from wedefense.dataset.tables import iter_lines
 from wedefense.inference import localization_outputs as loc
+from wedefense.metrics.frame_scores import write_frame_scores
 from wedefense.metrics.scores_io import write_scores
 from wedefense.utils.cli import entry_point, setup_logging
 from wedefense.utils.config import load_yaml
@@ -115,7 +116,7 @@ def write_frame_llrs(args, config):
             raise InputError(f"non-finite frame logits for '{utt}'", scp)
         rows.append((utt, loc.frame_llrs(logits, config, args.config)))
     out = os.path.join(os.path.dirname(args.output), "frame_llr.txt")
-    loc.write_frame_llr(out, rows, float(config.get("frame_resolution", 0.02)))
+    write_frame_scores(out, loc.frame_llr_rows(rows, float(config.get("frame_resolution", 0.02))))
     logger.info("wrote frame LLRs of %d utterances to %s", len(rows), out)
 
 

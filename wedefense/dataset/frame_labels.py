@@ -1,7 +1,7 @@
 """Frame labels for localization training: audio chunks with the labels of exactly their span.
 
 The labels come from the set's timestamp table ``data/<set>/timestamps`` (DESIGN.md §9; the
-file beside the set's ``raw.list``): ``<utt> <dur> <bonafide|spoof> <start>-<end>-<label> ...``.
+file beside the set's ``raw.list``; read by :mod:`wedefense.dataset.timestamps`).
 A frame (segment) ``[k h, (k + 1) h)`` of ``h`` samples is spoof if any part of it lies in a
 spoofed range (PartialSpoof's rule). Chunks start on a frame boundary of the utterance, so
 chunk frame ``j`` *is* utterance segment ``start / h + j`` and its label is that segment's:
@@ -10,14 +10,12 @@ is taken whole (no tiling: a repeated copy would need repeated labels); the coll
 with zeros and labels with ``IGNORE``, which the loss skips.
 """
 
-import math
 import os
 
 import numpy as np
 import torch
 
 from wedefense.dataset.pipeline import TrainChunks
-from wedefense.dataset.tables import iter_lines
 from wedefense.models.frame_loss import IGNORE
 from wedefense.utils.errors import InputError
 
@@ -29,51 +27,12 @@ def timestamps_path(list_path):
     return os.path.join(os.path.dirname(os.path.abspath(list_path)), TIMESTAMPS)
 
 
-def read_timestamps(path):
-    """``{utt: (duration, [(start, end, label), ...])}``, checked: ranges sorted,
-    non-overlapping, labels bonafide|spoof, times finite and inside the duration."""
-    table = {}
-    for lineno, fields in iter_lines(path):
-        if len(fields) < 4:
-            raise InputError("expected '<utt> <dur> <bonafide|spoof> <start>-<end>-<label> ...'",
-                             path, lineno)
-        utt = fields[0]
-        if utt in table:
-            raise InputError(f"duplicate id '{utt}'", path, lineno)
-        try:
-            duration = float(fields[1])
-            ranges = []
-            for field in fields[3:]:
-                start, end, label = field.split("-")
-                ranges.append((float(start), float(end), label))
-        except ValueError:
-            raise InputError(f"bad duration or range for '{utt}'", path, lineno) from None
-        previous = 0.0
-        for start, end, label in ranges:
-            if label not in ("bonafide", "spoof"):
-                raise InputError(f"unknown label '{label}' for '{utt}'", path, lineno)
-            if not (math.isfinite(start) and math.isfinite(end)) or start < previous - 1e-6 \
-                    or end < start or end > duration + 1e-3:
-                raise InputError(f"ranges of '{utt}' are unsorted, overlapping or outside its "
-                                 f"duration {duration}", path, lineno)
-            previous = end
-        table[utt] = (duration, ranges)
-    return table
-
-
-def spoof_segments(ranges, num_samples, hop, sample_rate=16000):
-    """Boolean ``(ceil(num_samples / hop),)``: segment ``k`` spoof if any spoofed range covers
-    any part of samples ``[k hop, (k + 1) hop)``."""
-    num = -(-num_samples // hop)
-    spoof = np.zeros(num, dtype=bool)
-    for start, end, label in ranges:
-        if label != "spoof":
-            continue
-        first = int(round(start * sample_rate))
-        last = int(round(end * sample_rate))          # exclusive
-        if last > first:
-            spoof[first // hop:min(num, -(-last // hop))] = True
-    return spoof
+def spoof_segments(timestamps, num_samples, hop, sample_rate=16000):
+    """Boolean ``(ceil(num_samples / hop),)``: segment ``k`` spoof if any spoofed time of
+    ``timestamps`` (a :class:`~wedefense.dataset.timestamps.Timestamps`) lies in samples
+    ``[k hop, (k + 1) hop)``."""
+    mask = timestamps.chunk_spoof_mask(0.0, num_samples / sample_rate, hop / sample_rate)
+    return mask[:-(-num_samples // hop)]
 
 
 def check_label_length(utt, duration, num_samples, hop, sample_rate):
@@ -92,7 +51,7 @@ def frame_label_indices(spoof, bonafide_index):
 class FrameChunks(TrainChunks):
     """:class:`TrainChunks` that yields ``(chunk (n,), frame labels (ceil(n / hop),))``.
 
-    ``timestamps``: :func:`read_timestamps` of the training set; ``chunk_samples`` is rounded
+    ``timestamps``: ``{utt: Timestamps}`` of the training set; ``chunk_samples`` is rounded
     down to whole frames. A sample whose labels do not fit its audio is skipped and logged.
     """
 
@@ -102,7 +61,7 @@ class FrameChunks(TrainChunks):
         if self.sharded:
             raise InputError("localization training reads a raw.list (the timestamp table "
                              "gives the labels); shard lists are not supported")
-        if "speed_perturb" in (self.augment.config or {}):
+        if "speed_perturb" in (self.augment.config or {}):  # resolve() says so earlier too
             raise InputError("augment.speed_perturb changes the time axis and so would move "
                              "audio against its frame labels: not for localization training")
         missing = [it["key"] for it in self.items if it["key"] not in timestamps]
@@ -115,13 +74,13 @@ class FrameChunks(TrainChunks):
         self.bonafide_index = bonafide_index
 
     def _make_sample(self, key, wav, label, rng):
-        duration, ranges = self.timestamps[key]
-        check_label_length(key, duration, len(wav), self.hop, self.sample_rate)
+        ts = self.timestamps[key]
+        check_label_length(key, ts.duration_s, len(wav), self.hop, self.sample_rate)
         total = -(-len(wav) // self.hop)
         frames = min(self.chunk_frames, total)
         first = int(rng.integers(0, total - frames + 1))
         chunk = wav[first * self.hop:(first + frames) * self.hop]
-        spoof = spoof_segments(ranges, len(wav), self.hop, self.sample_rate)
+        spoof = spoof_segments(ts, len(wav), self.hop, self.sample_rate)
         labels = frame_label_indices(spoof[first:first + frames], self.bonafide_index)
         if self.augment.active:
             augmented = self.augment.chunk(chunk, rng)
@@ -154,8 +113,7 @@ def utterance_frame_labels(timestamps, keys, lengths, hop, bonafide_index, sampl
     for key, n in zip(keys, lengths):
         if key not in timestamps:
             raise InputError(f"utterance '{key}' has no timestamps")
-        duration, ranges = timestamps[key]
-        check_label_length(key, duration, int(n), hop, sample_rate)
-        out.append(frame_label_indices(spoof_segments(ranges, int(n), hop, sample_rate),
+        check_label_length(key, timestamps[key].duration_s, int(n), hop, sample_rate)
+        out.append(frame_label_indices(spoof_segments(timestamps[key], int(n), hop, sample_rate),
                                        bonafide_index))
     return out

@@ -18,14 +18,11 @@ keeps the frame order, so the minimum frame of a coarser segment is still its mi
 utterance ``llr.txt`` is calibrated as a detector's (``bin/calibrate.py`` with ``utt2lab``).
 """
 
-import math
-
-import numpy as np
 import torch
 
 from wedefense.calibration.llr import bonafide_classes_of, logits_to_llr
+from wedefense.metrics.frame_scores import frame_times
 from wedefense.utils.errors import InputError
-from wedefense.utils.fileio import atomic_open
 
 TASK = "localization"
 
@@ -76,88 +73,26 @@ def frame_llrs(frame_logits, config, path=None):
                          bonafide_classes_of(config, path))
 
 
-def write_frame_llr(path, rows, resolution):
-    """``rows``: ``[(utt, llrs (T,))]`` -> ``frame_llr.txt`` (times to the microsecond, LLRs to
-    six decimals), atomically; a non-finite LLR is an error naming the utterance."""
-    decimals = max(3, -int(math.floor(math.log10(resolution))) + 3)
-    with atomic_open(path) as f:
-        for utt, llrs in rows:
-            if not np.isfinite(llrs).all():
-                raise InputError(f"non-finite frame LLR for '{utt}'")
-            for k, llr in enumerate(llrs):
-                f.write(f"{utt} {k * resolution:.{decimals}f} {(k + 1) * resolution:.{decimals}f}"
-                        f" {llr:.6f}\n")
+def frame_llr_rows(rows, resolution):
+    """``[(utt, llrs (T,))]`` -> rows for :func:`~wedefense.metrics.frame_scores.
+    write_frame_scores`: frames on the segment grid ``[k r, (k + 1) r)``."""
+    for utt, llrs in rows:
+        starts, ends = frame_times(len(llrs), resolution)
+        yield utt, starts, ends, llrs
 
 
-def read_frame_llr(path):
-    """``{utt: (starts, ends, llrs)}`` from ``frame_llr.txt`` (frames in file order)."""
-    from wedefense.dataset.tables import iter_lines
-
-    rows = {}
-    for lineno, fields in iter_lines(path):
-        if len(fields) != 4:
-            raise InputError("expected '<utt> <start_s> <end_s> <llr>'", path, lineno)
-        try:
-            start, end, llr = map(float, fields[1:])
-        except ValueError:
-            raise InputError(f"bad number for '{fields[0]}'", path, lineno) from None
-        if not (math.isfinite(start) and math.isfinite(end) and math.isfinite(llr)):
-            raise InputError(f"non-finite value for '{fields[0]}'", path, lineno)
-        rows.setdefault(fields[0], ([], [], []))
-        for column, value in zip(rows[fields[0]], (start, end, llr)):
-            column.append(value)
-    return {utt: tuple(np.asarray(c) for c in cols) for utt, cols in rows.items()}
-
-
-def spoofed_ranges(starts, ends, llrs, threshold):
-    """Frames with LLR below ``threshold`` merged into ``[(start, end, min llr)]``."""
-    ranges = []
-    for start, end, llr in zip(starts, ends, llrs):
-        if llr >= threshold:
-            continue
-        if ranges and abs(ranges[-1][1] - start) < 1e-9:
-            ranges[-1] = (ranges[-1][0], end, min(ranges[-1][2], llr))
-        else:
-            ranges.append((start, end, llr))
-    return ranges
-
-
-def write_ranges(timestamps_path, rttm_path, frames, threshold):
-    """The spoofed ranges of every utterance of ``frames`` (:func:`read_frame_llr`) as a
-    timestamp table and RTTM."""
-    with atomic_open(timestamps_path) as ts, atomic_open(rttm_path) as rttm:
-        for utt, (starts, ends, llrs) in frames.items():
-            ranges = spoofed_ranges(starts, ends, llrs, threshold)
-            duration = float(ends[-1])
-            fields, t = [], 0.0
-            for start, end, _ in ranges:
-                if start > t:
-                    fields.append(f"{t:.3f}-{start:.3f}-bonafide")
-                fields.append(f"{start:.3f}-{end:.3f}-spoof")
-                rttm.write(f"SPEAKER {utt} 1 {start:.3f} {end - start:.3f} <NA> <NA> spoof "
-                           "<NA> <NA>\n")
-                t = end
-            if t < duration:
-                fields.append(f"{t:.3f}-{duration:.3f}-bonafide")
-            ts.write(f"{utt} {duration:.3f} {'spoof' if ranges else 'bonafide'} "
-                     f"{' '.join(fields)}\n")
-
-
-def frame_labels(frames, timestamps, path=None, sample_rate=16000):
-    """Spoof flags of every scored frame from a timestamp table (:func:`read_frame_llr` rows);
-    an utterance without labels, or whose labels and scores disagree in length by more than one
-    frame, is an error naming it."""
-    from wedefense.dataset.frame_labels import spoof_segments
-
+def frame_labels(frames, timestamps, path=None):
+    """Spoof flags of every scored frame (``frames``: a :class:`~wedefense.metrics.
+    frame_scores.FrameScores`) from a timestamp table; an utterance without labels, or whose
+    labels and scores disagree in length by more than one frame, is an error naming it."""
     flags = {}
-    for utt, (starts, ends, _) in frames.items():
+    for utt, starts, ends, _ in frames.items():
         if utt not in timestamps:
             raise InputError(f"no labels for scored utterance '{utt}'", path)
-        duration, ranges = timestamps[utt]
-        resolution = float(ends[0] - starts[0])
-        hop = int(round(resolution * sample_rate))
-        if abs(duration - len(starts) * resolution) > resolution + 1e-6:
+        ts, resolution = timestamps[utt], float(ends[0] - starts[0])
+        if abs(ts.duration_s - len(starts) * resolution) > resolution + 1e-6:
             raise InputError(f"'{utt}': {len(starts)} scored frames of {resolution:g} s but a "
-                             f"labelled duration of {duration:.3f} s", path)
-        flags[utt] = spoof_segments(ranges, len(starts) * hop, hop, sample_rate)
+                             f"labelled duration of {ts.duration_s:.3f} s", path)
+        mask = ts.chunk_spoof_mask(0.0, len(starts) * resolution, resolution)
+        flags[utt] = mask[:len(starts)]
     return flags

@@ -31,10 +31,10 @@ from wedefense.frontend.lfcc import LFCC
 from wedefense.frontend.spectrogram import LogSpectrogram, RawWaveform
 from wedefense.frontend.ssl import SSLFrontend
 from wedefense.models import aasist, frame_cnn, lcnn, mhfa, resnet, ssl_backends, ssl_frame_backends
-from wedefense.models.detector import SpoofDetector
 from wedefense.models.frame_model import HEADS, FrameSpoofModel
 from wedefense.models.pooling import POOLING
 from wedefense.models.projections import build_projection
+from wedefense.models.spoof_model import SpoofModel
 from wedefense.utils.checkpoint import model_state
 from wedefense.utils.config import load_yaml
 from wedefense.utils.errors import InputError
@@ -152,7 +152,7 @@ def build_model(config):
                              f"({index})")
     # build_projection reports an argument the head does not take (InputError)
     projection = build_projection(backbone.embed_dim, len(classes), **projection_args)
-    return SpoofDetector(frontend, backbone, projection,
+    return SpoofModel(frontend, backbone, projection,
                          mean_norm=config.get("mean_norm", frontend_name not in ("raw", "ssl")))
 
 

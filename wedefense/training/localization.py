@@ -20,28 +20,29 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from wedefense.calibration.llr import logits_to_llr
+from wedefense.dataset.dataset import check_long_enough
 from wedefense.dataset.frame_labels import (
     FrameChunks,
     check_label_length,
     frame_collate,
-    read_timestamps,
     spoof_segments,
     timestamps_path,
     utterance_frame_labels,
 )
 from wedefense.dataset.loader import utterance_loader
+from wedefense.dataset.timestamps import read_timestamps
 from wedefense.metrics.detection import compute_eer
 from wedefense.models.frame_loss import localization_loss, loss_weights
 from wedefense.models.registry import frame_bonafide_index
+from wedefense.models.spoof_model import min_samples
+from wedefense.training import detection_data
+from wedefense.training.amp import autocast_context
+from wedefense.training.detection import VALIDATION_OPTIONS
 from wedefense.utils import distributed as dist_utils
 from wedefense.utils.errors import InputError
 
 TASK = "localization"
 BEST_METRICS = ("segment_eer", "utterance_eer")
-
-
-def is_localization(config):
-    return config.get("task", "detection") == TASK
 
 
 def hop_samples(config):
@@ -54,11 +55,10 @@ def resolve(config, train_items, train_list):
     the training list's utterances). Returns the training timestamps."""
     loss_weights(config)
     frame_bonafide_index(config)
+    if "speed_perturb" in (config.get("augment") or {}):
+        raise InputError("augment.speed_perturb changes the time axis and so would move audio "
+                         "against its frame labels: not for localization training")
     config.setdefault("frame_resolution", 0.02)
-    config.setdefault("best_metric", "segment_eer")
-    if config["best_metric"] not in BEST_METRICS:
-        raise InputError(f"best_metric '{config['best_metric']}' is not one of "
-                         f"{', '.join(BEST_METRICS)} for task localization")
     path = timestamps_path(train_list)
     timestamps = read_timestamps(path)
     hop = hop_samples(config)
@@ -67,8 +67,8 @@ def resolve(config, train_items, train_list):
     for item in train_items:
         if item["key"] not in timestamps:
             raise InputError(f"training utterance '{item['key']}' has no timestamps", path)
-        duration, ranges = timestamps[item["key"]]
-        segments = spoof_segments(ranges, int(round(duration * sample_rate)), hop, sample_rate)
+        ts = timestamps[item["key"]]
+        segments = spoof_segments(ts, int(round(ts.duration_s * sample_rate)), hop, sample_rate)
         spoof += int(segments.sum())
         total += len(segments)
     if spoof == 0 or spoof == total:
@@ -116,7 +116,8 @@ def train_step(model, ddp_model, batch, device, config):
     count and its correct frames. ``ddp_model`` wraps :class:`TrainingOutputs` of ``model``."""
     wavs, lengths, labels = batch
     wavs, lengths, labels = wavs.to(device), lengths.to(device), labels.to(device)
-    outputs = ddp_model(wavs, lengths)
+    with autocast_context(device, config.get("amp")):
+        outputs = ddp_model(wavs, lengths)
     loss, _ = localization_loss(outputs, labels, loss_weights(config), model.bonafide_index)
     valid = labels != -100
     correct = (outputs["frame"].argmax(-1) == labels)[valid].sum().item()
@@ -163,7 +164,7 @@ def read_dev_timestamps(val_list, items, durations, config):
     for item, seconds in zip(items, durations):
         if item["key"] not in timestamps:
             raise InputError(f"dev utterance '{item['key']}' has no timestamps", path)
-        check_label_length(item["key"], timestamps[item["key"]][0],
+        check_label_length(item["key"], timestamps[item["key"]].duration_s,
                            int(round(seconds * sample_rate)), hop, sample_rate)
     return timestamps
 
@@ -197,3 +198,55 @@ def validate(model, items, config, labels, rank, world_size, device, durations, 
     model.train()
     return {"segment_eer": compute_eer(llrs[is_bona], llrs[~is_bona]),
             "utterance_eer": compute_eer(utt[utt_bona], utt[~utt_bona])}
+
+
+class LocalizationTask:
+    """The training task seam (:mod:`wedefense.training.task`) for ``task: localization``:
+    batches ``(wavs, lengths, frame labels)`` of raw-list chunks, the frame loss, dev segment
+    and utterance EER."""
+
+    name = TASK
+    metrics = BEST_METRICS
+    validation_options = VALIDATION_OPTIONS
+    count_unit = "frames"
+
+    def __init__(self):
+        self.train_timestamps = self.dev_timestamps = None
+
+    def read_training_items(self, config, args):
+        if args.data_type != "raw":
+            raise InputError("localization training reads a raw.list (the timestamp table "
+                             "beside it gives the labels); shard lists are not supported")
+        items = detection_data.read_training_items(config, args)
+        self.train_timestamps = resolve(config, items, args.train_data)
+        return items
+
+    def complete_config(self, config):
+        pass
+
+    def read_dev_set(self, args, rank, world_size):
+        return detection_data.read_dev_set(args, rank, world_size)
+
+    def check_dev_set(self, dev, model, config):
+        check_long_enough(dev.items, dev.durations,
+                          config.get("dataset_args", {}).get("sample_rate", 16000),
+                          min_samples(model), dev.path)
+        self.dev_timestamps = read_dev_timestamps(dev.path, dev.items, dev.durations, config)
+
+    def train_loader(self, items, config, rank, world_size):
+        return train_loader(items, config, rank, world_size, self.train_timestamps)
+
+    def num_train_utterances(self, items, config, data_type):
+        return len(items)
+
+    def training_module(self, model):
+        return TrainingOutputs(model)
+
+    def train_step(self, model, ddp_model, batch, device, config):
+        return train_step(model, ddp_model, batch, device, config)
+
+    def validate(self, model, dev, config, rank, world_size, device):
+        dist_utils.sync_buffers(model)
+        return validate(model, dev.items, config, dev.labels, rank, world_size, device,
+                        dev.durations, self.dev_timestamps,
+                        config.get("dataloader_args", {}).get("num_workers", 1))
