@@ -1,4 +1,5 @@
-"""Stage 4b: extract one embedding per utterance into Kaldi ark/scp.
+"""Stage 4b: extract one embedding per utterance into Kaldi ark/scp (a localization model,
+``task: localization`` in its config: one (frames, dim) matrix of frame embeddings per utterance).
 
     python wedefense/bin/extract.py --config exp/x/config.yaml \\
         --model_path exp/x/models/avg_model.pt --data_list data/eval/raw.list \\
@@ -70,6 +71,11 @@ def embed_items(model, items, sample_rate, device, max_batch_seconds=GPU_BATCH_S
     embeddings = {}
     with torch.inference_mode():
         for keys, wavs, lengths in loader:
+            if getattr(model, "is_frame_model", False):
+                out, frames = model.frame_embeddings(wavs.to(device), lengths.to(device))
+                out = out.float().cpu().numpy()
+                embeddings.update((k, out[i, :int(frames[i])]) for i, k in enumerate(keys))
+                continue
             out = model.embed(wavs.to(device), lengths.to(device)).float().cpu()
             embeddings.update(zip(keys, out.numpy()))
     return embeddings
