@@ -112,31 +112,55 @@ def _layout(path, value_column):
     return _Layout(0, ("utt", what), False, 0, 1, what)
 
 
-# Canonical form of a block: one separator between fields, none at a line's ends, blank lines
-# empty. Files written by stage 6 already are; the substitutions only run when a byte says so.
+# Canonical form of a block: one separator between fields, none at a line's ends, no blank line.
+# Files written by stage 6 already are (see _is_canonical); the substitutions run otherwise.
 _TAB_PAD = re.compile(rb"[ \r\x0b\x0c]+(?=[\t\n])|(?<=[\t\n])[ \r\x0b\x0c]+")
 _TAB_BLANK = re.compile(rb"(?<=\n)\t+(?=\n)")
 _SPACE_RUN = re.compile(rb"[ \t\r\x0b\x0c]+")
 _EDGE_SPACE = re.compile(rb"(?<=\n) | (?=\n)")
+_NEWLINES = re.compile(rb"\n+")
 
 
 def _canonical(block, tab):
-    """``block`` (whole lines, after a newline) in canonical form, the same number of lines."""
+    """``(block, kept)``: ``block`` (whole lines) in canonical form, and the indices of the lines
+    kept (those not blank)."""
     if tab:
-        if (b" " in block or b"\r" in block or b"\x0b" in block or b"\x0c" in block
-                or b"\n\t" in block or block.startswith(b"\t")):
-            block = _TAB_PAD.sub(b"", b"\n" + block)
-            block = _TAB_BLANK.sub(b"", block)[1:]
-        return block
-    if (b"\t" in block or b"  " in block or b"\r" in block or b"\x0b" in block
-            or b"\x0c" in block or b" \n" in block or b"\n " in block or block.startswith(b" ")):
-        block = _EDGE_SPACE.sub(b"", _SPACE_RUN.sub(b" ", b"\n" + block))[1:]
-    return block
+        block = _TAB_BLANK.sub(b"", _TAB_PAD.sub(b"", b"\n" + block))
+    else:
+        block = _EDGE_SPACE.sub(b"", _SPACE_RUN.sub(b" ", b"\n" + block))
+    newlines = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)[1:]
+    kept = np.flatnonzero(np.diff(newlines, prepend=0) > 1)
+    return _NEWLINES.sub(b"\n", block)[1:], kept
+
+
+def _bounds(block, sep, exact=True):
+    """Positions of the separators and newlines of ``block``, and which byte each is; not
+    ``exact``: of every byte up to the larger of the two too (one pass instead of three)."""
+    raw = np.frombuffer(block, dtype=np.uint8)
+    bounds = np.flatnonzero(((raw == sep) | (raw == 10)) if exact else (raw <= max(sep, 10)))
+    return bounds, raw[bounds]
+
+
+def _has_pattern(kinds, sep, ncols, num_lines):
+    """True when the bounds are ``ncols - 1`` separators then a newline, ``num_lines`` times."""
+    expected = np.full(ncols, sep, dtype=np.uint8)
+    expected[-1] = 10
+    return kinds.size == ncols * num_lines and np.array_equal(
+        kinds.reshape(num_lines, ncols), np.broadcast_to(expected, (num_lines, ncols)))
+
+
+def _is_canonical(block, bounds, tab):
+    """True when ``_canonical`` would not change ``block``: no other whitespace byte, and no
+    empty field (nor blank line) as two bounds in a row or a bound first would show."""
+    others = b" \r\x0b\x0c" if tab else b"\t\r\x0b\x0c"
+    if any(byte in block for byte in (others[i:i + 1] for i in range(len(others)))):
+        return False
+    return not bounds.size or (bounds[0] != 0 and not np.any(np.diff(bounds) == 1))
 
 
 def _blocks(path, start_line):
-    """Yield ``(first line number, bytes)``: whole lines after line ``start_line``, ~32 MB each,
-    the last one given its missing final newline."""
+    """Yield blocks of whole lines after line ``start_line``, ~32 MB each, the last one given
+    its missing final newline."""
     try:
         f = open(path, "rb")
     except OSError as e:
@@ -144,19 +168,18 @@ def _blocks(path, start_line):
     with f:
         for _ in range(start_line):
             f.readline()
-        lineno, tail = start_line + 1, b""
+        tail = b""
         while True:
             chunk = f.read(_CHUNK_BYTES)
             if not chunk:
                 if tail:
-                    yield lineno, tail + b"\n"
+                    yield tail + b"\n"
                 return
-            chunk = tail + chunk
+            chunk = tail + chunk if tail else chunk
             cut = chunk.rfind(b"\n") + 1
             block, tail = chunk[:cut], chunk[cut:]
             if block:
-                yield lineno, block
-                lineno += block.count(b"\n")
+                yield block
 
 
 class _Block(NamedTuple):
@@ -169,7 +192,7 @@ class _Block(NamedTuple):
     underscores: bool = False  # maybe in a value
 
 
-def _split_block(block, first_line, layout, path):
+def _split_block(block, first_line, num_lines, layout, path):
     """``(_Block, error or None)``: the block's data lines up to the first one with a wrong field
     count, an undecodable byte or a NUL, and the error for that line."""
     error = None
@@ -180,26 +203,23 @@ def _split_block(block, first_line, layout, path):
             bad = block.rfind(b"\n", 0, e.start) + 1
             error = InputError("not UTF-8 text", path, first_line + block.count(b"\n", 0, bad))
             block = block[:bad]
+            num_lines = block.count(b"\n")
     if b"\x00" in block:
         bad = block.rfind(b"\n", 0, block.index(b"\x00")) + 1
         error = InputError("a NUL byte in the line", path, first_line + block.count(b"\n", 0, bad))
         block = block[:bad]
-    block = _canonical(block, layout.tab)
+        num_lines = block.count(b"\n")
     sep = b"\t" if layout.tab else b" "
     ncols = len(layout.columns)
-    raw = np.frombuffer(block, dtype=np.uint8)
-    lines = first_line + np.arange(block.count(b"\n"))
-    if block.startswith(b"\n") or b"\n\n" in block:  # blank lines: drop them
-        newlines = np.flatnonzero(raw == 10)
-        lines = lines[np.diff(newlines, prepend=-1) > 1]
-        block = re.sub(rb"\n+", b"\n", block).lstrip(b"\n")
-        raw = np.frombuffer(block, dtype=np.uint8)
-    bounds = np.flatnonzero((raw == sep[0]) | (raw == 10))
-    kinds = raw[bounds]
-    expected = np.full(ncols, sep[0], dtype=np.uint8)
-    expected[-1] = 10
-    if kinds.size != ncols * lines.size or not np.array_equal(
-            kinds.reshape(-1, ncols), np.broadcast_to(expected, (lines.size, ncols))):
+    lines = first_line + np.arange(num_lines)
+    bounds, kinds = _bounds(block, sep[0], exact=False)
+    if not (_has_pattern(kinds, sep[0], ncols, lines.size)
+            and _is_canonical(block, bounds, layout.tab)):
+        if not _is_canonical(block, bounds, layout.tab):
+            block, kept = _canonical(block, layout.tab)
+            lines = lines[kept]
+        bounds, kinds = _bounds(block, sep[0])
+    if not _has_pattern(kinds, sep[0], ncols, lines.size):
         newlines = bounds[kinds == 10]
         counts = np.bincount(np.searchsorted(newlines, bounds[kinds != 10]),
                              minlength=lines.size) + 1
@@ -214,7 +234,7 @@ def _split_block(block, first_line, layout, path):
     values = tokens[layout.value_index::ncols]
     # Underscores in the score column (float() takes "1_5"): none in the block, or as many in
     # the ids as in a block of two columns, rules them out without joining the tokens.
-    underscores = block.count(b"_")
+    underscores = block.count(b"_") if layout.what == "score" else 0
     if underscores and ncols == 2 and np.count_nonzero(ids.view(np.uint8) == 95) == underscores:
         underscores = 0
     return _Block(ids, values, lines, block.isascii(), underscores > 0), error
@@ -286,8 +306,11 @@ def _read_columns(path, value_column, duplicates=True):
     """
     layout = _layout(path, value_column)
     parts, error = [], None
-    for first_line, block in _blocks(path, layout.header_line):
-        block, error = _split_block(block, first_line, layout, path)
+    first_line = layout.header_line + 1
+    for block in _blocks(path, layout.header_line):
+        lines_in_block = block.count(b"\n")
+        block, error = _split_block(block, first_line, lines_in_block, layout, path)
+        first_line += lines_in_block
         values, value_error = _check_values(block, layout, path)
         if value_error is not None:
             # Lines after the bad value are not part of the file as far as checks go.
@@ -317,22 +340,37 @@ def _id_keys(*arrays):
     """One uint64 per id, equal iff the ids are equal (the same mapping for all ``arrays``), or
     None when the ids vary too much to fit in 64 bits.
 
-    Byte positions that hold the same byte in every id are dropped and the others packed with
-    as many bits as their distinct bytes need: ``E_0000193571`` takes 10 x 4 bits.
+    Byte positions that hold the same byte in every id say nothing and are dropped: when the
+    others lie within 8 bytes (``E_0000193571``: the digits), those bytes are the key; else each
+    varying position is packed with as many bits as its distinct bytes need.
     """
-    width = max(a.dtype.itemsize for a in arrays)
-    matrices = [np.frombuffer(a.astype(f"S{width}").tobytes(), dtype=np.uint8)
+    width = 8 * -(-max(a.dtype.itemsize for a in arrays) // 8)  # whole 64-bit words
+    matrices = [np.ascontiguousarray(a.astype(f"S{width}", copy=False)).view(np.uint8)
                 .reshape(a.size, width) for a in arrays]
+    # The bytes that differ from the first id somewhere, found word by word.
+    first_id = next(m[0] for m in matrices if m.size).view(np.uint64)
+    differs = np.zeros_like(first_id)
+    for m in matrices:
+        if m.size:
+            differs |= np.bitwise_or.reduce(m.view(np.uint64) ^ first_id, axis=0)
+    varying = np.flatnonzero(differs.view(np.uint8))
+    if varying.size == 0:
+        return [np.zeros(a.size, dtype=np.uint64) for a in arrays]
+    first, last = int(varying[0]), int(varying[-1]) + 1
+    if last - first <= 8:
+        keys = []
+        for m in matrices:
+            window = np.zeros((m.shape[0], 8), dtype=np.uint8)
+            window[:, 8 - (last - first):] = m[:, first:last]
+            keys.append(window.view(">u8").ravel().astype(np.uint64))
+        return keys
     keys = [np.zeros(a.size, dtype=np.uint64) for a in arrays]
     bits = 0
-    for column in range(width):
+    for column in varying:
         present = np.zeros(256, dtype=bool)
         for m in matrices:
-            present[m[:, column]] = True
-        distinct = np.count_nonzero(present)
-        if distinct == 1:
-            continue
-        need = int(distinct - 1).bit_length()
+            present |= np.bincount(m[:, column], minlength=256) > 0
+        need = int(np.count_nonzero(present) - 1).bit_length()
         bits += need
         if bits > 64:
             return None
