@@ -209,3 +209,9 @@ def test_find_line(tmp_path):
     path = _write(tmp_path / "p", "S1 u1 F - - - - bonafide bonafide -\nu1 u2 F - - - AC1 A01 "
                                   "spoof -\n")
     assert find_line(path, "u2") == 2
+
+
+def test_a_long_label_is_named_whole(tmp_path):
+    key = _write(tmp_path / "key", "u1 bonafide\nu2 bonafide_but_longer\n")
+    with pytest.raises(InputError, match=":2: unknown label 'bonafide_but_longer' for 'u2'"):
+        read_key(key)

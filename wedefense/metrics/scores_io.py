@@ -149,6 +149,16 @@ def _has_pattern(kinds, sep, ncols, num_lines):
         kinds.reshape(num_lines, ncols), np.broadcast_to(expected, (num_lines, ncols)))
 
 
+def _column_width(bounds, ncols, column):
+    """The longest field of ``column`` (in bytes), from the bounds of a block with no bad line."""
+    ends = bounds[column::ncols]
+    if not ends.size:
+        return None
+    starts = (bounds[column - 1::ncols] + 1 if column
+              else np.concatenate(([0], bounds[ncols - 1::ncols][:-1] + 1)))
+    return max(int((ends - starts).max()), 1)
+
+
 def _is_canonical(block, bounds, tab):
     """True when ``_canonical`` would not change ``block``: no other whitespace byte, and no
     empty field (nor blank line) as two bounds in a row or a bound first would show."""
@@ -213,8 +223,9 @@ def _split_block(block, first_line, num_lines, layout, path):
     ncols = len(layout.columns)
     lines = first_line + np.arange(num_lines)
     bounds, kinds = _bounds(block, sep[0], exact=False)
-    if not (_has_pattern(kinds, sep[0], ncols, lines.size)
-            and _is_canonical(block, bounds, layout.tab)):
+    canonical = (_has_pattern(kinds, sep[0], ncols, lines.size)
+                 and _is_canonical(block, bounds, layout.tab))
+    if not canonical:
         if not _is_canonical(block, bounds, layout.tab):
             block, kept = _canonical(block, layout.tab)
             lines = lines[kept]
@@ -228,9 +239,15 @@ def _split_block(block, first_line, num_lines, layout, path):
             error = layout.count_error(int(counts[bad]), path, int(lines[bad]))
         block = block[:newlines[bad - 1] + 1] if bad else b""
         lines = lines[:bad]
-    tokens = block.replace(b"\n", sep).split(sep)
-    tokens.pop()  # after the last newline
-    ids = np.array(tokens[layout.id_index::ncols], dtype=bytes)
+    if canonical:  # nothing but single separators and newlines between non-empty fields
+        tokens = block.split()
+        width = _column_width(bounds, ncols, layout.id_index)
+    else:
+        tokens = block.replace(b"\n", sep).split(sep)
+        tokens.pop()  # after the last newline
+        width = None
+    # numpy finds the width of a bytes array in a pass of its own unless told it
+    ids = np.array(tokens[layout.id_index::ncols], dtype=f"S{width}" if width else bytes)
     values = tokens[layout.value_index::ncols]
     # Underscores in the score column (float() takes "1_5"): none in the block, or as many in
     # the ids as in a block of two columns, rules them out without joining the tokens.
@@ -250,7 +267,8 @@ def _check_values(block, layout, path):
                                                               int(block.lines[empty[0]]))))
     tokens = block.values
     if layout.what == "label":
-        labels = np.array(tokens, dtype=bytes)
+        # One byte longer than "bonafide": a longer token is cut, and still matches neither.
+        labels = np.array(tokens, dtype="S9")
         values = labels == b"bonafide"
         bad = np.flatnonzero(~(values | (labels == b"spoof")))
         if bad.size:
