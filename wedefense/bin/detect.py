@@ -26,7 +26,7 @@ import argparse
 import logging
 import sys
 
-from wedefense.dataset.loader import CPU_BATCH_SECONDS, GPU_BATCH_SECONDS
+from wedefense.dataset.batch_seconds import CPU_BATCH_SECONDS, GPU_BATCH_SECONDS
 from wedefense.metrics.detection import DEFAULT_C_FA, DEFAULT_C_MISS, DEFAULT_P_SPOOF
 from wedefense.utils.cli import entry_point, setup_logging
 from wedefense.utils.errors import InputError

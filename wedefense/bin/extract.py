@@ -24,8 +24,9 @@ import shutil
 import numpy as np
 import torch
 
+from wedefense.dataset.batch_seconds import GPU_BATCH_SECONDS, default_batch_seconds
 from wedefense.dataset.dataset import check_long_enough, item_durations, read_raw_list
-from wedefense.dataset.loader import GPU_BATCH_SECONDS, default_batch_seconds, utterance_loader
+from wedefense.dataset.loader import utterance_loader
 from wedefense.models.registry import load_trained_model
 from wedefense.models.spoof_model import min_samples
 from wedefense.utils import distributed

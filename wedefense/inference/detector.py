@@ -42,8 +42,7 @@ from typing import List, Optional
 import numpy as np
 
 from wedefense.dataset.audio import load_audio
-from wedefense.dataset.dataset import length_batches
-from wedefense.dataset.loader import default_batch_seconds
+from wedefense.dataset.batch_seconds import default_batch_seconds, length_batches
 from wedefense.dataset.prepare import audio_duration
 from wedefense.inference import bundle as bundle_io
 from wedefense.inference.audio_checks import TRUNCATED_FRACTION, declared_seconds, has_signal
