@@ -96,7 +96,7 @@ def test_run_sh_requires_corpus_dir_and_has_help(repo_env):
     assert proc.returncode != 0
     assert "--corpus_dir is required" in proc.stderr and "holds LA/" in proc.stderr
     proc = run_script(RECIPE, ["run.sh", "--help"], repo_env)
-    assert "usage: bash run.sh --corpus_dir DIR" in proc.stdout
+    assert "usage: bash run.sh --corpus_dir DIR" in proc.stdout and "--score_extras '--attacks utt2attack'" in proc.stdout
 
 
 def test_download_reports_unreachable_network(tmp_path, repo_env):

@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import write_wav
 from tests.recipe_utils import check_data_dir, make_raw_lists, recipe_dir, run_script
 
-RECIPE = recipe_dir("in_the_wild")
+RECIPE = recipe_dir("in_the_wild", "eval_only")
 # file, speaker, label (as in meta.csv), seconds
 ROWS = [("0.wav", "Alec Guinness", "spoof", 0.9),
         ("1.wav", "Alec Guinness", "spoof", 0.6),

@@ -361,7 +361,7 @@ def test_ssl_recipes_share_preparation_and_explain_usage(corpus, repo_env, tmp_p
     from tests.conftest import make_partialspoof_tree
     from tests.recipe_utils import recipe_dir, run_script
 
-    recipe = recipe_dir(corpus, "v15_ssl_mhfa")
+    recipe = recipe_dir(corpus, "v15_ssl")
     # the data preparation is the v03 recipe's own, not a copy
     assert os.path.realpath(os.path.join(recipe, "local")) == \
         os.path.realpath(os.path.join(recipe_dir(corpus), "local"))
