@@ -224,6 +224,7 @@ fi
 if stage_in 7; then
   echo "stage 7: scoring"
   staging_begin "$exp_dir"
+  stale=()
   for dset in $eval_sets; do
     extras=()
     read -r -a score_pairs <<< "$score_extras"
@@ -232,13 +233,17 @@ if stage_in 7; then
     done
     for suffix in "" _calibrated; do  # before and after calibration
       llr=$exp_dir/posteriors/$dset/llr$suffix.txt
-      [ -n "$suffix" ] && [ ! -f "$llr" ] && continue  # no calibration (--skip_train)
+      if [ -n "$suffix" ] && [ ! -f "$llr" ]; then  # no calibration (--skip_train)
+        stale+=("$exp_dir/results_$dset$suffix".{txt,json})
+        continue
+      fi
       python -m wedefense.bin.evaluate --scores "$llr" --keys "$data/$dset/utt2lab" \
         "${extras[@]}" --output_txt "$staging/results_$dset$suffix.txt" \
         --output_json "$staging/results_$dset$suffix.json"
     done
   done
   staging_commit
+  rm -f "${stale[@]}"  # never the results of an earlier model's calibration
 fi
 
 if stage_in 8; then
