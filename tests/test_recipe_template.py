@@ -1,6 +1,7 @@
 """The shared stage script egs/detection/TEMPLATE/detect.sh: what every recipe gets from it."""
 
 import os
+import re
 import shutil
 
 from tests.recipe_utils import RECIPES, partialspoof_run, recipe_dir, run_recipe
@@ -93,3 +94,22 @@ def test_a_rerun_replaces_outputs_and_repoints_scp_files(tmp_path, repo_env):
     for line in open(exp / "posteriors" / "dev" / "logits.scp"):
         assert line.split()[1].startswith(f"{exp}/posteriors/dev/logits.ark:")
     assert not (exp / ".staging").exists()
+
+
+def test_recipes_and_docs_call_entry_scripts_one_way():
+    from tests.conftest import REPO
+
+    texts = [os.path.join(REPO, "README.md")]
+    for top in ("egs", "benchmarks"):
+        for dirpath, dirs, files in os.walk(os.path.join(REPO, top)):
+            dirs[:] = [d for d in dirs if d not in ("exp", "data", "corpus")]
+            texts += [os.path.join(dirpath, f) for f in files if f.endswith((".sh", ".md"))]
+    for path in texts:
+        with open(path) as f:
+            text = f.read()
+        assert not re.search(r"wedefense/bin/\w+\.py", text), path
+    bin_dir = os.path.join(REPO, "wedefense", "bin")
+    for name in os.listdir(bin_dir):
+        if name.endswith(".py") and name != "__init__.py":
+            with open(os.path.join(bin_dir, name)) as f:
+                assert 'if __name__ == "__main__":' in f.read(), name
