@@ -138,6 +138,11 @@ def test_run_sh_stages_1_to_7(repo_env):
                                                                      len(keys) // 2)
     # stage 7 gets the recipe's --attacks utt2attack: one row per attack
     assert {"pooled", "A05", "A06"} <= set(result_rows(os.path.join(exp, "results_eval.txt")))
-    # nothing is left in the staging folders
+    # nothing is left in the staging folders, and no output names one
     for folder in (exp, os.path.join(root, "data")):
         assert not os.path.exists(os.path.join(folder, ".staging"))
+        for dirpath, _, files in os.walk(folder):
+            for name in files:
+                if name.endswith((".scp", ".list", ".json", ".txt")):
+                    with open(os.path.join(dirpath, name)) as f:
+                        assert ".staging" not in f.read(), os.path.join(dirpath, name)

@@ -38,7 +38,8 @@ torchrun_launch_args() {
 #     ... write $staging/<path> for each output ROOT/<path> ...
 #     staging_commit [REL_DIR...] moves every staged file to ROOT/<path>; each REL_DIR (say
 #                                 train/shards) replaces its old folder whole instead
-# Staged .scp and .list files name other staged files; they are re-pointed at the final paths.
+# Staged .scp, .list and .json files that name staged files (an scp its ark, calibration.json
+# its training scores) are re-pointed at the final paths.
 # A stage that exits before staging_commit removes its staging folder (EXIT trap); one killed
 # outright leaves it to the next staging_begin, which empties it.
 staging_begin() {
@@ -61,7 +62,7 @@ staging_commit() {
   while IFS= read -r -d '' file; do  # re-point paths in lists before moving anything
     _staging_repoint "$file" "$staging/" "$_staging_root/"
     _staging_repoint "$file" "$abs_staging/" "$abs_root/"
-  done < <(find "$staging" -type f \( -name '*.scp' -o -name '*.list' \) -print0)
+  done < <(find "$staging" -type f \( -name '*.scp' -o -name '*.list' -o -name '*.json' \) -print0)
   for rel in "$@"; do
     if [ -d "$staging/$rel" ]; then
       rm -rf "${_staging_root:?}/$rel"
