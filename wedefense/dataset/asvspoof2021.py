@@ -5,14 +5,15 @@ On-disk layout once the Zenodo archives and the full keys are unpacked in one fo
     <root>/ASVspoof2021_DF_eval/flac/DF_E_<7 digits>.flac     (ASVspoof2021_DF_eval_part0{0..3})
         each DF part unpacks to ASVspoof2021_DF_eval/; parts unpacked into their own folders,
         <root>/ASVspoof2021_DF_eval_part0N/ASVspoof2021_DF_eval/flac/, are found too
-    <root>/keys/{LA,DF}/CM/trial_metadata.txt                  (LA-keys-full.tar.gz, DF-keys-full.tar.gz)
+    <root>/keys/{LA,DF}/CM/trial_metadata.txt    (from LA-keys-full.tar.gz, DF-keys-full.tar.gz)
         also looked up in <root>/{LA,DF}-keys-full/keys/...; ``keys`` names the file directly
 The audio archives hold only a list of trial names; keys and meta-labels come from
 ``trial_metadata.txt``, space separated, one trial a line (asvspoof-challenge/2021, eval-package):
     LA: SPEAKER TRIAL CODEC TRANSMISSION ATTACK KEY TRIM SUBSET
         e.g. ``LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval``
     DF: SPEAKER TRIAL CODEC SOURCE ATTACK KEY TRIM SUBSET VOCODER TASK TEAM GENDER_PAIR LANGUAGE
-        e.g. ``LA_0023 DF_E_2000011 nocodec asvspoof A14 spoof notrim progress traditional_vocoder - - - -``
+        e.g. ``LA_0023 DF_E_2000011 nocodec asvspoof A14 spoof notrim progress
+        traditional_vocoder - - - -``
 SUBSET is ``eval``, ``progress`` or ``hidden``; the challenge ranked systems on ``eval`` and
 published results use it, so that is the default. A bona fide trial's ATTACK (and DF VOCODER) is
 ``bonafide`` in the released keys; ``-`` is accepted too and both become ``-`` here.
@@ -63,8 +64,9 @@ def parse_line(track, fields, path, lineno):
     """One ``trial_metadata.txt`` line -> dict of its columns, checked and normalised."""
     columns = COLUMNS[track]
     if len(fields) != len(columns):
-        raise InputError(f"expected {len(columns)} columns '{' '.join(c.upper() for c in columns)}' "
-                         f"(ASVspoof 2021 {track} keys), got {len(fields)}", path, lineno)
+        names = " ".join(c.upper() for c in columns)
+        raise InputError(f"expected {len(columns)} columns '{names}' (ASVspoof 2021 {track} "
+                         f"keys), got {len(fields)}", path, lineno)
     row = dict(zip(columns, fields))
     key = row["key"]
     if key not in LABELS:

@@ -12,7 +12,7 @@ CSVs are comma separated with a header line; columns by position:
     dev_track2.csv        wav, label (real|fake), usage      (the black-box data of Track 2)
     eval_track{1,2}.csv   wav, label
     test_track{1,2}.csv   wav, source wav, source dataset, fake type (real = bona fide), generator
-Track 1 (unseen generators): train/dev = dev_track1 by usage, eval = eval_track1, test = test_track1.
+Track 1 (unseen generators): train/dev = dev_track1 by usage, eval/test = eval/test_track1.
 Track 2 (black-box, low resource): train/dev add dev_track2 by usage; eval/test are the track 2
 sets. ``real`` is bona fide, ``fake`` spoof. Ids carry their folder (``real_<dataset>_<name>``,
 ``TTA_audiogen_<dataset>_<name>``, ``bb_<name>`` for dev_track2) since names recur.
@@ -43,8 +43,8 @@ def read_rows(path, min_fields, names=1):
     try:
         f = open(path, encoding="utf-8", newline="")
     except FileNotFoundError:
-        raise InputError("EnvSDD metadata CSV not found (copy the metadata/ folder of "
-                         "github.com/apple-yinhan/EnvSDD into the corpus directory)", path) from None
+        raise InputError("EnvSDD metadata CSV not found (copy the metadata/ folder of github.com/"
+                         "apple-yinhan/EnvSDD into the corpus directory)", path) from None
     rows = []
     with f:
         reader = csv.reader(f)
