@@ -7,7 +7,7 @@
 folders) and the full keys unpacked there (keys/<track>/CM/trial_metadata.txt). Writes
 data/eval/{wav.scp, utt2lab, lab2utt, utt2dur, utt2spk, utt2attack} and data/eval/metadata, a
 header table of the meta-labels (LA: codec transmission attack trim subset; DF: codec source
-attack trim subset vocoder task team gender_pair language) for per-condition scores.
+attack vocoder trim subset) that stage 7 breaks results down by.
 """
 
 import argparse

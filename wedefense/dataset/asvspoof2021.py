@@ -18,8 +18,10 @@ SUBSET is ``eval``, ``progress`` or ``hidden``; the challenge ranked systems on 
 published results use it, so that is the default. A bona fide trial's ATTACK (and DF VOCODER) is
 ``bonafide`` in the released keys; ``-`` is accepted too and both become ``-`` here.
 
-Besides the common tables, data/eval/metadata is a header table ``utt codec transmission ...`` of
-the meta-label columns, for per-condition breakdowns in stage 7 (``evaluate.py --metadata``).
+Besides the common tables, data/eval/metadata is a header table of the meta-labels stage 7 breaks
+results down by (``evaluate.py --metadata``): LA ``utt codec transmission attack trim subset``,
+DF ``utt codec source attack vocoder trim subset`` (the official package's factors are attack and
+codec for LA, vocoder and codec for DF; DF's VCC task/team/gender/language columns are left out).
 """
 
 import os
@@ -100,9 +102,8 @@ def read_keys(track, path, subsets=DEFAULT_SUBSETS):
     return rows
 
 
-def metadata_columns(track):
-    """The meta-label columns written to data/eval/metadata (everything but id, speaker, key)."""
-    return [c for c in COLUMNS[track] if c not in ("speaker", "trial", "key")]
+METADATA_COLUMNS = {"LA": ("codec", "transmission", "attack", "trim", "subset"),
+                    "DF": ("codec", "source", "attack", "vocoder", "trim", "subset")}
 
 
 def prepare(corpus_dir, data_dir, track, num_workers=8, keys=None, subsets=DEFAULT_SUBSETS):
@@ -129,7 +130,7 @@ def prepare(corpus_dir, data_dir, track, num_workers=8, keys=None, subsets=DEFAU
                                     attack=row["attack"], source=f"{path}:{lineno}"))
     out = os.path.join(data_dir, "eval")
     summary = write_data_dir(out, utterances, num_workers)
-    columns = metadata_columns(track)
+    columns = METADATA_COLUMNS[track]
     with atomic_open(os.path.join(out, "metadata")) as f:
         f.write(" ".join(["utt", *columns]) + "\n")
         for row, _ in rows:
