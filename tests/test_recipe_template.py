@@ -8,7 +8,9 @@ from tests.recipe_utils import RECIPES, partialspoof_run, recipe_dir, run_recipe
 
 RECIPE_DIRS = ["demo/v03_resnet18", "partialspoof/v03_resnet18", "partialspoof/v15_ssl",
                "asvspoof2019_la/v03_resnet18", "asvspoof5/v03_resnet18", "asvspoof5/v15_ssl",
-               "in_the_wild/eval_only"]
+               "in_the_wild/eval_only", "asvspoof2021_la/eval_only", "asvspoof2021_df/eval_only",
+               "spoofceleb/v03_resnet18", "mlaad/v03_resnet18", "envsdd/v03_resnet18",
+               "envsdd/v15_ssl"]
 
 
 def snapshot(folder):

@@ -30,6 +30,11 @@ COMMANDS = {
     "prepare-asvspoof5": ("wedefense.bin.prepare_asvspoof5", "data dirs from ASVspoof 5"),
     "prepare-in-the-wild": ("wedefense.bin.prepare_in_the_wild",
                             "an eval data dir from In-the-Wild"),
+    "prepare-asvspoof2021": ("wedefense.bin.prepare_asvspoof2021",
+                             "an eval data dir from ASVspoof 2021 LA or DF keys"),
+    "prepare-spoofceleb": ("wedefense.bin.prepare_spoofceleb", "data dirs from SpoofCeleb"),
+    "prepare-mlaad": ("wedefense.bin.prepare_mlaad", "data dirs from MLAAD + M-AILABS"),
+    "prepare-envsdd": ("wedefense.bin.prepare_envsdd", "data dirs from EnvSDD (ESDD 2026)"),
     "average-model": ("wedefense.bin.average_model", "average epoch checkpoints"),
     "serve": ("wedefense.bin.serve", "a local page and JSON API to score one recording"),
 }
