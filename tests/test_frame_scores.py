@@ -83,3 +83,15 @@ def test_writer_refuses_nan(tmp_path):
     with pytest.raises(InputError, match="non-finite LLR for 'u'"):
         write_frame_scores(tmp_path / "x", [("u", [0.0], [0.02], [float("nan")])])
     assert not (tmp_path / "x").exists()
+
+
+def test_byte_parser_reads_numbers_as_float_does(tmp_path):
+    # plain decimals go through the byte parser, the rest (exponents) through the token path
+    llrs = ["-12.34567", "+.5", "7", "3.", "-0.0", "0.10000000000001", "1e-3", "-2.5E2"]
+    text = "".join(f"u {k}.5 {k + 1}.5 {v}\n".replace("u 0.5", "u 0")
+                   for k, v in enumerate(llrs))
+    llr = read_frame_scores(write(tmp_path, text)).llr
+    expected = np.array([float(v) for v in llrs])
+    assert np.array_equal(llr.view(np.int64), expected.view(np.int64))
+    plain = read_frame_scores(write(tmp_path, "".join(text.splitlines(True)[:6]), "plain")).llr
+    assert np.array_equal(plain.view(np.int64), expected[:6].view(np.int64))

@@ -51,7 +51,10 @@ def count_eer(keys):
     the same DET points as :func:`wedefense.metrics.detection.compute_eer` (and is faster).
     None if a class is empty.
     """
-    is_spoof = (np.sort(keys) & 1).astype(bool)
+    keys = np.asarray(keys)
+    # keys are small (dense ranks): a counting sort
+    counts = np.bincount(keys.reshape(-1), minlength=2) if keys.size else np.zeros(2, np.int64)
+    is_spoof = np.repeat(np.arange(counts.size) % 2 == 1, counts)
     num_spoof = int(is_spoof.sum())
     num_bona = is_spoof.size - num_spoof
     if not num_bona or not num_spoof:
@@ -77,14 +80,13 @@ def _weighted_eer_ranked(ranks, bona_weight, spoof_weight):
     bona_total, spoof_total = bona_weight.sum(), spoof_weight.sum()
     if bona_total <= 0 or spoof_total <= 0:
         return None
-    keep_b, keep_s = bona_weight > 0, spoof_weight > 0
-    keys = np.concatenate((2 * ranks[keep_b], 2 * ranks[keep_s] + 1))
-    weights = np.concatenate((bona_weight[keep_b], spoof_weight[keep_s]))
-    order = np.argsort(keys)
-    keys, weights = keys[order], weights[order]
-    cuts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-    block = np.add.reduceat(weights, cuts)
-    is_spoof = (keys[cuts] & 1).astype(bool)
+    # the weight of each (rank, class) block, bona fide first: a counting sort of the dense ranks
+    size = int(ranks.max()) + 1
+    block = np.stack((np.bincount(ranks, bona_weight, size),
+                      np.bincount(ranks, spoof_weight, size)), axis=1).reshape(-1)
+    is_spoof = np.arange(block.size) % 2 == 1
+    keep = block > 0
+    block, is_spoof = block[keep], is_spoof[keep]
     rejected_b = np.concatenate(([0], np.cumsum(np.where(is_spoof, 0, block))))
     rejected_s = np.concatenate(([0], np.cumsum(np.where(is_spoof, block, 0))))
     return float(_eer(rejected_b / bona_total, (spoof_total - rejected_s) / spoof_total))
@@ -133,8 +135,11 @@ class _Aligned:
         keep = ends > starts
         self.utt = utt_of_frame[keep]
         self.starts, self.ends, self.llr = starts[keep], ends[keep], scores.llr[keep]
-        # every EER only compares scores: work on their ranks (one float sort for all metrics)
-        self.rank = np.unique(self.llr, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        # every EER only compares scores: work on their dense ranks (one float sort for all)
+        order = np.argsort(self.llr)
+        self.rank = np.empty(order.size, np.int64)
+        sorted_llr = self.llr[order]
+        self.rank[order] = np.cumsum(np.concatenate(([0], sorted_llr[1:] != sorted_llr[:-1])))
         # utterances laid end to end on one time line, for vectorised range arithmetic
         self.base = np.concatenate(([0], np.cumsum(self.durations)[:-1]))
         spoof = [r.spoof + b for r, b in zip(refs, self.base.tolist()) if len(r.spoof)]
