@@ -1,12 +1,12 @@
 """Build a model from the resolved config: ``model: ResNet18`` plus ``*_args`` sections.
 
 Known names: ``frontend`` in ``FRONTENDS`` (fbank, lfcc, spectrogram, raw), ``model`` in
-``BACKBONES`` (ResNet18, ResNet34, LCNN_LSTM, AASIST, AASIST_L), ``projection_args.project_type``
-in ``wedefense.models.projections.PROJECTIONS``. ``model_args.feat_dim`` defaults to the
-front-end's feature dimension; ``mean_norm`` (per-utterance feature mean normalisation) defaults
-to true, except for the raw-waveform and SSL front-ends. For ``oc_softmax`` the bona fide column
-is the position in ``classes`` of the one class that ``bonafide_classes`` names (default
-``bonafide``).
+``BACKBONES`` (ResNet18, ResNet34, LCNN_LSTM, AASIST, AASIST_L, RawNet2),
+``projection_args.project_type`` in ``wedefense.models.projections.PROJECTIONS``.
+``model_args.feat_dim`` defaults to the front-end's feature dimension; ``mean_norm``
+(per-utterance feature mean normalisation) defaults to true, except for the raw-waveform and SSL
+front-ends. For ``oc_softmax`` the bona fide column is the position in ``classes`` of the one
+class that ``bonafide_classes`` names (default ``bonafide``).
 
 An argument a section does not take (``frontend_args``, ``model_args``,
 ``model_args.pooling_args``, ``projection_args``) is an :class:`InputError` naming the section and
@@ -14,7 +14,8 @@ the keys it accepts.
 
 The SSL front-end (``frontend: ssl``, ``wedefense.frontend.ssl``, needs ``transformers``) gives
 all hidden layers and goes only with the SSL back-ends in ``SSL_BACKBONES`` (SSL_MHFA,
-SSL_AASIST, SSL_Pool); their ``model_args.num_layers`` defaults to the front-end's.
+SSL_AASIST, SSL_Pool, SSL_SLS, SSL_Res1D, SSL_Nes2Net, SSL_gMLP); their
+``model_args.num_layers`` defaults to the front-end's.
 """
 
 import inspect
@@ -24,7 +25,18 @@ from wedefense.frontend.fbank import KaldiFbank
 from wedefense.frontend.lfcc import LFCC
 from wedefense.frontend.spectrogram import LogSpectrogram, RawWaveform
 from wedefense.frontend.ssl import SSLFrontend
-from wedefense.models import aasist, lcnn, mhfa, resnet, ssl_backends
+from wedefense.models import (
+    aasist,
+    gmlp,
+    lcnn,
+    mhfa,
+    nes2net,
+    rawnet2,
+    res1d,
+    resnet,
+    sls,
+    ssl_backends,
+)
 from wedefense.models.detector import SpoofDetector
 from wedefense.models.pooling import POOLING
 from wedefense.models.projections import build_projection
@@ -33,9 +45,11 @@ from wedefense.utils.config import load_yaml
 from wedefense.utils.errors import InputError
 
 BACKBONES = {"ResNet18": resnet.ResNet18, "ResNet34": resnet.ResNet34,
-             "LCNN_LSTM": lcnn.LCNN_LSTM, "AASIST": aasist.AASIST, "AASIST_L": aasist.AASIST_L}
+             "LCNN_LSTM": lcnn.LCNN_LSTM, "AASIST": aasist.AASIST, "AASIST_L": aasist.AASIST_L,
+             "RawNet2": rawnet2.RawNet2}
 SSL_BACKBONES = {"SSL_MHFA": mhfa.MHFA, "SSL_AASIST": ssl_backends.SSLAASIST,
-                 "SSL_Pool": ssl_backends.SSLPool}
+                 "SSL_Pool": ssl_backends.SSLPool, "SSL_SLS": sls.SLS, "SSL_Res1D": res1d.Res1D,
+                 "SSL_Nes2Net": nes2net.Nes2Net, "SSL_gMLP": gmlp.GMLP}
 BACKBONES.update(SSL_BACKBONES)
 FRONTENDS = {"fbank": KaldiFbank, "lfcc": LFCC, "spectrogram": LogSpectrogram,
              "raw": RawWaveform, "ssl": SSLFrontend}
