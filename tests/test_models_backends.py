@@ -157,7 +157,7 @@ def test_two_training_steps_then_bundle_round_trip(name, corpus, tmp_path):
     for backend in backends:
         assert Detector.load(str(out), backend=backend).score(wav, 16000) == \
             pytest.approx(reference, abs=1e-4)
-    weights = torch.load(out / "model.pt", weights_only=True)["model"]
+    weights = bundle.load_weights(str(out / bundle.WEIGHTS))
     model = build_model(yaml.safe_load((exp / "config.yaml").read_text()))
     model.load_state_dict(weights)
     assert count_parameters(model) == sum(v.numel() for k, v in weights.items()
