@@ -13,6 +13,7 @@ same numbers (EER as a fraction) and how the intervals were made.
 
 import argparse
 import logging
+import os
 
 from wedefense.metrics.cross_corpus import (
     find_sets,
@@ -62,7 +63,7 @@ def main(argv=None):
     operating_point = {"p_spoof": args.p_spoof, "c_miss": args.c_miss, "c_fa": args.c_fa}
     rows = []
     for (name, data_dir), scores in zip(sets, score_sets(detector, sets).values()):
-        bona, spoof = split_by_label(scores, data_dir)
+        bona, spoof = split_by_label(scores, os.path.join(data_dir, "utt2lab"))
         rows.append(set_row(name, bona, spoof, args.bootstrap, args.seed, args.confidence,
                             **operating_point))
         logger.info("%s: EER %.2f%%, minDCF %.4f", name, 100 * rows[-1]["eer"],

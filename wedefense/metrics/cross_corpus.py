@@ -52,10 +52,9 @@ def find_sets(paths):
     return found
 
 
-def split_by_label(scores, data_dir):
-    """Bona fide and spoof score arrays of ``scores`` ``{utt: llr}`` against the set's
-    ``utt2lab``; every utterance must have both a score and a label."""
-    key_path = os.path.join(data_dir, "utt2lab")
+def split_by_label(scores, key_path):
+    """Bona fide and spoof score arrays of ``scores`` ``{utt: llr}`` against a ``utt2lab``;
+    every utterance must have both a score and a label."""
     labels = read_labels(key_path)
     missing = [u for u in labels if u not in scores]
     if missing:
@@ -107,30 +106,32 @@ def _cell(row, metric):
     return text
 
 
-def markdown_table(rows, model=None, confidence=0.95):
+def markdown_table(rows, model=None, confidence=0.95, first_column="set"):
     lines = []
     if model is not None:
         lines += [f"Model: `{model}`.", ""]
     if any("intervals" in r for r in rows):
         lines += [f"Brackets: {100 * confidence:g}% bootstrap intervals (percentile, "
                   "resampling utterances within each class).", ""]
-    lines.append("| set | bona fide | spoof | " + " | ".join(COLUMNS.values()) + " |")
+    lines.append(f"| {first_column} | bona fide | spoof | " + " | ".join(COLUMNS.values()) + " |")
     lines.append("|---|---:|---:|" + "---:|" * len(COLUMNS))
     for r in rows:
-        lines.append(f"| {r['set']} | {r['num_bonafide']} | {r['num_spoof']} | "
+        lines.append(f"| {r[first_column]} | {r['num_bonafide']} | {r['num_spoof']} | "
                      + " | ".join(_cell(r, m) for m in METRICS) + " |")
     return "\n".join(lines) + "\n"
 
 
 def write_table(rows, md_path=None, json_path=None, model=None, confidence=0.95,
-                operating_point=None, num_resamples=0, seed=0):
+                operating_point=None, num_resamples=0, seed=0, first_column="set"):
+    """The Markdown table and/or the JSON ``{model, operating_point, bootstrap, <first_column>s:
+    rows}`` (``sets``, or ``systems`` for a comparison of systems)."""
     if md_path:
         with atomic_open(md_path) as f:
-            f.write(markdown_table(rows, model, confidence))
+            f.write(markdown_table(rows, model, confidence, first_column))
     if json_path:
         with atomic_open(json_path) as f:
             json.dump({"model": model, "operating_point": operating_point or {},
                        "bootstrap": {"num_resamples": num_resamples, "seed": seed,
                                      "confidence": confidence},
-                       "sets": rows}, f, indent=2)
+                       f"{first_column}s": rows}, f, indent=2)
             f.write("\n")
