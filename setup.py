@@ -16,13 +16,16 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.9",
     packages=find_packages(include=["wedefense", "wedefense.*"]),
+    package_data={"wedefense.serve": ["page.html"]},
     install_requires=requirements(),
     extras_require={
-        "plot": ["matplotlib>=3.5"],
+        "plot": ["matplotlib>=3.5", "scikit-learn>=1.3"],
         "export": ["onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18"],
         "ssl": ["transformers>=4.40"],
+        "serve": ["starlette>=0.37", "uvicorn>=0.29"],
         "test": ["pytest>=7", "ruff>=0.4", "kaldi-native-fbank>=1.18", "matplotlib>=3.5",
-                 "onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18", "transformers>=4.40"],
+                 "onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18", "transformers>=4.40",
+                 "scikit-learn>=1.3", "starlette>=0.37", "uvicorn>=0.29", "playwright>=1.40"],
     },
     entry_points={"console_scripts": ["wedefense = wedefense.cli.main:main"]},
     classifiers=[

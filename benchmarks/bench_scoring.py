@@ -1,6 +1,7 @@
 """Speed and memory of stage 7 (read scores + key, compute the four Track-1 metrics).
 
     python benchmarks/bench_scoring.py --trials 1000000            # speed, ours vs reference
+    python benchmarks/bench_scoring.py --trials 1000000 --stages   # where our time goes
     python benchmarks/bench_scoring.py --trials 10000000 --memory  # peak RSS of ours only
     python benchmarks/bench_scoring.py --bootstrap 1000 --trials 100000
 
@@ -60,6 +61,29 @@ elapsed = time.perf_counter() - start
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 metrics.update(seconds=elapsed, peak_rss_mb=rss)
 print(json.dumps(metrics))
+"""
+
+# Ours, stage by stage (the private steps read_trials is made of).
+STAGES = """
+import json, sys, time
+marks = [time.perf_counter()]
+import numpy as np
+marks.append(time.perf_counter())
+from wedefense.metrics import scores_io
+from wedefense.metrics.detection import compute_metrics
+marks.append(time.perf_counter())
+score_ids, values, _ = scores_io._read_columns(sys.argv[1], "cm-score", duplicates=False)
+marks.append(time.perf_counter())
+key_ids, is_bona, _ = scores_io._read_columns(sys.argv[2], "cm-label", duplicates=False)
+marks.append(time.perf_counter())
+index = scores_io.align_ids(key_ids, score_ids)
+scores = values[index]
+marks.append(time.perf_counter())
+compute_metrics(scores[is_bona], scores[~is_bona])
+marks.append(time.perf_counter())
+names = ["import numpy", "import wedefense", "parse scores", "parse key", "join ids",
+         "metrics"]
+print(json.dumps({n: b - a for n, a, b in zip(names, marks, marks[1:])}))
 """
 
 REFERENCE = """
@@ -132,6 +156,8 @@ def main():
     parser.add_argument("--trials", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memory", action="store_true", help="ours only, report peak RSS")
+    parser.add_argument("--stages", action="store_true",
+                        help="ours only, seconds per stage (median over the repeats)")
     parser.add_argument("--bootstrap", type=int, default=0, metavar="RESAMPLES")
     parser.add_argument("--json", help="append the result as one JSON line to this file")
     args = parser.parse_args()
@@ -142,15 +168,25 @@ def main():
             scores_path, key_path = make_files(tmp, args.trials)
             result = {"trials": args.trials,
                       "file_mb": round(os.path.getsize(scores_path) / 2**20, 1)}
-            ours = [run(OURS, scores_path, key_path) for _ in range(args.repeats)]
-            result["ours_seconds"] = sorted(o["seconds"] for o in ours)
-            result["ours_peak_rss_mb"] = max(o["peak_rss_mb"] for o in ours)
+            if args.stages:
+                runs = [run(STAGES, scores_path, key_path) for _ in range(args.repeats)]
+                result["stage_seconds_median"] = {
+                    name: sorted(r[name] for r in runs)[len(runs) // 2] for name in runs[0]}
+                args.repeats, args.memory = 0, True  # nothing else
+            ours, ref = [], []
+            for _ in range(args.repeats):  # interleaved: the load of a shared machine drifts
+                ours.append(run(OURS, scores_path, key_path))
+                if not args.memory:
+                    ref.append(run(REFERENCE, scores_path, key_path))
+            if ours:
+                result["ours_seconds"] = sorted(o["seconds"] for o in ours)
+                result["ours_peak_rss_mb"] = max(o["peak_rss_mb"] for o in ours)
             if not args.memory:
-                ref = [run(REFERENCE, scores_path, key_path) for _ in range(args.repeats)]
                 result["reference_seconds"] = sorted(r["seconds"] for r in ref)
                 result["reference_loader"] = ref[0]["loader"]
                 result["speedup_median"] = (result["reference_seconds"][len(ref) // 2]
                                             / result["ours_seconds"][len(ours) // 2])
+                result["ratio_median"] = 1 / result["speedup_median"]
                 result["max_abs_diff"] = {m: abs(ours[0][m] - ref[0][m])
                                           for m in ("min_dcf", "eer", "cllr", "act_dcf")}
     result["cpus"] = os.cpu_count()

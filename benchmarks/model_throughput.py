@@ -35,7 +35,7 @@ MODELS = {
     "AASIST_L": {"frontend": "raw", "frontend_args": {}},
     "RawNet2": {"frontend": "raw", "frontend_args": {}},
     # the published back-end sizes (egs/detection/*/v15_ssl_mhfa/conf/xlsr300m_*.yaml)
-    "SSL_SLS": {"frontend": "ssl (XLS-R features)", "model_args": {}},
+    "SSL_SLS_Utt": {"frontend": "ssl (XLS-R features)", "model_args": {}},
     "SSL_Res1D": {"frontend": "ssl (XLS-R features)", "model_args": {}},
     "SSL_Nes2Net": {"frontend": "ssl (XLS-R features)", "model_args": {}},
     "SSL_gMLP": {"frontend": "ssl (XLS-R features)", "model_args": {}},

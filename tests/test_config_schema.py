@@ -69,7 +69,7 @@ BAD = [
     ("num_epochs: 6", "augment:\n  noise: {prob: -0.1}", "augment.noise.prob must be in [0, 1]"),
     ("compile: false", "compile: 1", "compile must be true or false, got 1"),
     ("best_metric: eer", "best_metric: er", "best_metric must be one of eer, min_dcf, act_dcf, "
-     "cllr, got 'er'; did you mean 'eer'?"),
+     "cllr, segment_eer, utterance_eer, got 'er'; did you mean 'eer'?"),
     ("model: ResNet18", "model: Resnet18", "did you mean 'ResNet18'?"),
     ("  project_type: linear", "  project_type: lineer", "did you mean 'linear'?"),
     ("optimizer: Adam", "optimizer: adam", "did you mean 'Adam'?"),

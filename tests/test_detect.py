@@ -349,7 +349,7 @@ def test_bad_sample_rate_is_an_input_error(detector):
 
 
 def test_max_batch_seconds_help_names_the_real_default():
-    from wedefense.dataset.loader import CPU_BATCH_SECONDS, GPU_BATCH_SECONDS
+    from wedefense.dataset.batch_seconds import CPU_BATCH_SECONDS, GPU_BATCH_SECONDS
 
     text = " ".join(detect.get_parser().format_help().split())
     assert (f"(default: {CPU_BATCH_SECONDS:g} on CPU, {GPU_BATCH_SECONDS:g} on GPU)" in text)

@@ -27,7 +27,7 @@ TINY = {
     "RawNet2": {"frontend": "raw", "model_args": {"sinc_filters": 6, "sinc_kernel": 64,
                                                   "channels": [6, 8, 8], "gru_units": 12,
                                                   "gru_layers": 2, "embed_dim": 10}},
-    "SSL_SLS": {**SSL_FRONTEND, "model_args": {"pooled_frames": 8, "hidden_dim": 16}},
+    "SSL_SLS_Utt": {**SSL_FRONTEND, "model_args": {"pooled_frames": 8, "hidden_dim": 16}},
     "SSL_Res1D": {**SSL_FRONTEND, "model_args": {"se_dim": 8, "embed_dim": 16}},
     "SSL_Nes2Net": {**SSL_FRONTEND, "model_args": {"nes_ratio": [4, 2]}},
     "SSL_gMLP": {**SSL_FRONTEND, "model_args": {"proj_dim": 16, "d_ffn": 16,
@@ -99,7 +99,7 @@ def test_sls_segments_are_adaptive_pooling_and_the_published_size_is_identity():
     # the published 4-s input: 201 frames, 67 after the 3x3 pool, one frame per segment
     x = torch.randn(1, 67, 4)
     torch.testing.assert_close(segment_means(x, torch.tensor([67]), 67), x)
-    full = build_model({"classes": CLASSES, **SSL_FRONTEND, "model": "SSL_SLS",
+    full = build_model({"classes": CLASSES, **SSL_FRONTEND, "model": "SSL_SLS_Utt",
                         "model_args": {"feat_dim": 1024}})
     assert full.backbone.hidden.in_features == 67 * 341
 

@@ -123,7 +123,7 @@ def test_empty_class_in_key(tmp_path, capsys):
     assert str(key) in err and "no bona fide trials" in err
 
 
-def test_large_random_file_fast_path_agrees(tmp_path):
+def test_large_shuffled_score_file_agrees(tmp_path):
     rng = np.random.default_rng(0)
     n = 5000
     utts = [f"T_{i:07d}" for i in range(n)]

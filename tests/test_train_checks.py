@@ -48,7 +48,8 @@ def validation_args_typo(data):
 
 def unknown_best_metric(data):
     write_config(data, best_metric="accuracy")
-    return "best_metric must be one of", "eer, min_dcf, act_dcf, cllr, got 'accuracy'"
+    return "best_metric must be one of", "eer, min_dcf, act_dcf, cllr, segment_eer, " \
+        "utterance_eer, got 'accuracy'"
 
 
 def unknown_task(data):

@@ -26,7 +26,7 @@ import argparse
 import logging
 import sys
 
-from wedefense.dataset.loader import CPU_BATCH_SECONDS, GPU_BATCH_SECONDS
+from wedefense.dataset.batch_seconds import CPU_BATCH_SECONDS, GPU_BATCH_SECONDS
 from wedefense.metrics.detection import DEFAULT_C_FA, DEFAULT_C_MISS, DEFAULT_P_SPOOF
 from wedefense.utils.cli import entry_point, setup_logging
 from wedefense.utils.errors import InputError
@@ -47,9 +47,12 @@ def get_parser():
     parser.add_argument("--device", default=None,
                         help="cpu, cuda or cuda:N (default: cuda if available, else cpu); "
                              "an unavailable device is an error, not a silent fall-back")
-    parser.add_argument("--backend", default="pytorch",
-                        choices=("pytorch", "torchscript", "onnx"),
-                        help="which form of the bundle runs (default: %(default)s)")
+    parser.add_argument("--backend", default="auto",
+                        choices=("auto", "pytorch", "torchscript", "onnx", "onnx_int8"),
+                        help="which form of the bundle runs (default: %(default)s, the "
+                             "fastest exact one: onnx on a CPU when the bundle has it, else "
+                             "pytorch; onnx_int8 needs a bundle exported with --quantize "
+                             "int8 and is not exact); the log names the one used")
     parser.add_argument("--p_spoof", type=float, default=DEFAULT_P_SPOOF,
                         help="spoof prior of the application (default: %(default)s)")
     parser.add_argument("--c_miss", type=float, default=DEFAULT_C_MISS,
@@ -93,12 +96,16 @@ def _write(path, lines):
 def main(argv=None):
     args = get_parser().parse_args(argv)
     setup_logging()
+    from wedefense.inference.cpu_threads import prefer_passive_openmp
+
+    prefer_passive_openmp()
     from wedefense.inference.detector import Detector
 
     detector = Detector.load(args.model, device=args.device,
                              backend=args.backend, p_spoof=args.p_spoof, c_miss=args.c_miss,
                              c_fa=args.c_fa, window_seconds=args.window_seconds,
                              hop_seconds=args.hop_seconds)
+    logger.info("inference path: %s", detector.path)
     if not detector.calibrated:
         logger.info("this bundle has no calibration: the LLRs are the model's raw ones, so "
                     "decisions and p_bonafide are only as good as its own calibration")

@@ -8,6 +8,11 @@ config.yaml, model.safetensors (the weights), the optional calibration.json, and
 (TorchScript) and model.onnx (ONNX, dynamic batch and length), which both map a waveform
 batch (B, N) and its lengths (B,) to one (calibrated) LLR per row. Use it with
 `wedefense detect --model bundle/ ...` or `wedefense.Detector.load("bundle/")`.
+
+--quantize int8 --quantize_data data/dev/wav.scp adds model.int8.onnx (static int8
+convolutions, about 2x faster on a CPU; `wedefense detect --backend onnx_int8`), calibrated on
+that audio and refused when its LLRs there differ from the exact model's by more than
+--int8_tolerance.
 """
 
 import argparse
@@ -45,6 +50,15 @@ def get_parser():
     parser.add_argument("--no_onnx", action="store_true",
                         help="skip model.onnx (skipped with a warning anyway when the onnx and "
                              "onnxscript packages are missing: pip install -e '.[export]')")
+    parser.add_argument("--quantize", choices=("int8",), default=None,
+                        help="also write an int8 model (not exact; see above)")
+    parser.add_argument("--quantize_data", nargs="+", default=(),
+                        help="audio files, folders or wav.scp lists to calibrate the int8 "
+                             "model on (the first 64 usable files)")
+    parser.add_argument("--int8_tolerance", type=float, default=None,
+                        help="largest |LLR difference| from the exact model accepted on the "
+                             "calibration audio, as a fraction of the exact LLRs' standard "
+                             "deviation there (default: 0.25)")
     parser.add_argument("--window_seconds", type=float, default=DEFAULT_WINDOW_SECONDS,
                         help="longer audio is scored in windows of this length "
                              "(default: %(default)s)")
@@ -69,7 +83,13 @@ def main(argv=None):
     manifest = export_bundle(config, model, args.out, calibration_path=args.calibration,
                              bonafide_classes=bonafide, torchscript=not args.no_torchscript,
                              onnx=onnx, window_seconds=args.window_seconds,
-                             hop_seconds=args.hop_seconds)
+                             hop_seconds=args.hop_seconds, quantize=args.quantize,
+                             quantize_inputs=args.quantize_data,
+                             int8_tolerance=args.int8_tolerance)
+    if "quantization" in manifest:
+        logger.info("int8 model: largest |LLR difference| %.4f on %d calibration file(s)",
+                    manifest["quantization"]["max_abs_llr_diff"],
+                    manifest["quantization"]["calibration_files"])
     logger.info("wrote bundle %s (%s; files: %s)", args.out, manifest["output"],
                 ", ".join(manifest["files"].values()))
 

@@ -1,4 +1,5 @@
-"""Stage 4b: extract one embedding per utterance into Kaldi ark/scp.
+"""Stage 4b: extract one embedding per utterance into Kaldi ark/scp (a localization model,
+``task: localization`` in its config: one (frames, dim) matrix of frame embeddings per utterance).
 
     python wedefense/bin/extract.py --config exp/x/config.yaml \\
         --model_path exp/x/models/avg_model.pt --data_list data/eval/raw.list \\
@@ -20,17 +21,22 @@ import argparse
 import os
 import shutil
 
-import numpy as np
-import torch
+from wedefense.inference.cpu_threads import cpu_threads, prefer_passive_openmp
 
-from wedefense.dataset.dataset import check_long_enough, item_durations, read_raw_list
-from wedefense.dataset.loader import GPU_BATCH_SECONDS, default_batch_seconds, utterance_loader
-from wedefense.models.registry import load_trained_model
-from wedefense.models.spoof_model import min_samples
-from wedefense.utils import distributed
-from wedefense.utils.cli import entry_point
-from wedefense.utils.errors import InputError
-from wedefense.utils.kaldi_io import write_vectors
+prefer_passive_openmp()  # before torch loads libgomp: see wedefense/inference/cpu_threads.py
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from wedefense.dataset.batch_seconds import GPU_BATCH_SECONDS, default_batch_seconds  # noqa: E402
+from wedefense.dataset.dataset import check_long_enough, item_durations, read_raw_list  # noqa: E402
+from wedefense.dataset.loader import utterance_loader  # noqa: E402
+from wedefense.inference.fast_paths import fold_batchnorm  # noqa: E402
+from wedefense.models.registry import load_trained_model  # noqa: E402
+from wedefense.models.spoof_model import min_samples  # noqa: E402
+from wedefense.utils import distributed  # noqa: E402
+from wedefense.utils.cli import entry_point  # noqa: E402
+from wedefense.utils.errors import InputError  # noqa: E402
+from wedefense.utils.kaldi_io import write_vectors  # noqa: E402
 
 
 def default_device():
@@ -56,7 +62,7 @@ def get_parser():
     parser.add_argument("--num_workers", type=int, default=1, help="audio-reading processes")
     parser.add_argument("--num_threads", type=int, default=0,
                         help="CPU threads per process (default: the cores shared out over the "
-                             "processes)")
+                             "processes; one on an oversubscribed machine)")
     return parser
 
 
@@ -70,6 +76,11 @@ def embed_items(model, items, sample_rate, device, max_batch_seconds=GPU_BATCH_S
     embeddings = {}
     with torch.inference_mode():
         for keys, wavs, lengths in loader:
+            if getattr(model, "is_frame_model", False):
+                out, frames = model.frame_embeddings(wavs.to(device), lengths.to(device))
+                out = out.float().cpu().numpy()
+                embeddings.update((k, out[i, :int(frames[i])]) for i, k in enumerate(keys))
+                continue
             out = model.embed(wavs.to(device), lengths.to(device)).float().cpu()
             embeddings.update(zip(keys, out.numpy()))
     return embeddings
@@ -102,11 +113,16 @@ def main(argv=None):
         device = args.device if args.device == "cpu" else str(dist_device)
     else:
         device = args.device or default_device()
-    threads = args.num_threads or max(1, (os.cpu_count() or 1) // world_size)
+    threads = args.num_threads or max(1, cpu_threads() // world_size)
     if device == "cpu":
         torch.set_num_threads(threads)
 
     config, model = load_trained_model(args.config, args.model_path, device)
+    # exact to 1e-6 and faster (benchmarks/results/inference_paths.md)
+    model = fold_batchnorm(model)
+    if rank == 0:
+        print(f"inference path: PyTorch fp32, BatchNorm folded, on {device}"
+              + (f", {threads} thread(s) per process" if device == "cpu" else ""))
     sample_rate = config.get("dataset_args", {}).get("sample_rate", 16000)
     items = read_raw_list(args.data_list)
     durations = item_durations(items)

@@ -6,6 +6,9 @@
 
 Writes out_dir/logits.{ark,scp} and out_dir/posteriors.{ark,scp}; the class order is
 ``classes`` in config.yaml. No labels are needed: margin heads score without them.
+A localization model (``task: localization``) also writes out_dir/frame_logits.{ark,scp}, one
+(frames, classes) matrix per utterance; its utterance logits are its utterance branch's or the
+minimum-LLR frame's (wedefense/inference/localization_outputs.py).
 """
 
 import argparse
@@ -14,6 +17,7 @@ import os
 import numpy as np
 import torch
 
+from wedefense.inference.localization_outputs import is_localization, logits_from_embeddings
 from wedefense.models.registry import load_trained_model
 from wedefense.utils.cli import entry_point
 from wedefense.utils.kaldi_io import read_vectors, write_vectors
@@ -32,9 +36,15 @@ def main(argv=None):
     config, model = load_trained_model(args.config, args.model_path)
     pairs = read_vectors(args.embedding_scp)
     keys = [k for k, _ in pairs]
+    if is_localization(config):
+        scored = logits_from_embeddings(model, pairs)
+        write_vectors(os.path.join(args.out_dir, "frame_logits.ark"),
+                      os.path.join(args.out_dir, "frame_logits.scp"),
+                      ((k, frame) for k, frame, _ in scored))
+        pairs = [(k, utt) for k, _, utt in scored]
     with torch.inference_mode():
         emb = torch.from_numpy(np.stack([v for _, v in pairs]))
-        logits = model.projection(emb).float()
+        logits = emb if is_localization(config) else model.projection(emb).float()
         posteriors = torch.softmax(logits, dim=-1)
     write_vectors(os.path.join(args.out_dir, "logits.ark"),
                   os.path.join(args.out_dir, "logits.scp"), zip(keys, logits.numpy()))

@@ -2,17 +2,24 @@
 
     python wedefense/bin/logits_to_llr.py --logits_scp posteriors/eval/logits.scp \\
         --config exp/resnet18/config.yaml --output posteriors/eval/llr.txt
+
+For a localization model (``task: localization`` in the config) it also reads
+``frame_logits.scp`` beside ``--logits_scp`` and writes ``frame_llr.txt`` beside ``--output``
+(``<utt> <start_s> <end_s> <llr>`` per frame; wedefense/inference/localization_outputs.py).
 """
 
 import argparse
 import io
 import logging
+import os
 
 import kaldiio
 import numpy as np
 
 from wedefense.calibration.llr import bonafide_classes_of, logits_to_llr, removes_training_prior
 from wedefense.dataset.tables import iter_lines
+from wedefense.inference import localization_outputs as loc
+from wedefense.metrics.frame_scores import write_frame_scores
 from wedefense.metrics.scores_io import write_scores
 from wedefense.utils.cli import entry_point, setup_logging
 from wedefense.utils.config import load_yaml
@@ -95,6 +102,24 @@ def read_logits(scp_path, num_classes):
     return [utt for _, utt, _ in entries], logits
 
 
+def write_frame_llrs(args, config):
+    """frame_logits.scp beside --logits_scp -> frame_llr.txt beside --output."""
+    from wedefense.utils.kaldi_io import read_vectors
+
+    scp = os.path.join(os.path.dirname(args.logits_scp), "frame_logits.scp")
+    rows = []
+    for utt, logits in read_vectors(scp):
+        if logits.ndim != 2 or logits.shape[1] != len(config["classes"]):
+            raise InputError(f"'{utt}' has frame logits of shape {logits.shape}, expected "
+                             f"(frames, {len(config['classes'])})", scp)
+        if not np.isfinite(logits).all():
+            raise InputError(f"non-finite frame logits for '{utt}'", scp)
+        rows.append((utt, loc.frame_llrs(logits, config, args.config)))
+    out = os.path.join(os.path.dirname(args.output), "frame_llr.txt")
+    write_frame_scores(out, loc.frame_llr_rows(rows, float(config.get("frame_resolution", 0.02))))
+    logger.info("wrote frame LLRs of %d utterances to %s", len(rows), out)
+
+
 @entry_point
 def main(argv=None):
     args = get_parser().parse_args(argv)
@@ -103,6 +128,10 @@ def main(argv=None):
     if args.bonafide_classes:
         bonafide_classes = tuple(name for name in args.bonafide_classes.split(",") if name)
     utts, logits = read_logits(args.logits_scp, len(classes))
+    config = load_yaml(args.config)
+    if loc.is_localization(config):
+        counts = loc.utterance_prior_counts(config, args.config)
+        write_frame_llrs(args, config)
     try:
         llr = logits_to_llr(logits, classes, counts, bonafide_classes, remove_prior)
     except InputError as e:

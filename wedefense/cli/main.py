@@ -4,6 +4,7 @@
     wedefense export --exp_dir exp/x --model models/avg_model.pt --out exp/x/bundle
     wedefense evaluate --scores llr.txt --keys key.tsv --output_json results.json
     wedefense make-demo-corpus --out_dir corpus
+    wedefense serve --model bundle/ [--port 8000]
     wedefense --version
 """
 
@@ -30,6 +31,7 @@ COMMANDS = {
     "prepare-in-the-wild": ("wedefense.bin.prepare_in_the_wild",
                             "an eval data dir from In-the-Wild"),
     "average-model": ("wedefense.bin.average_model", "average epoch checkpoints"),
+    "serve": ("wedefense.bin.serve", "a local page and JSON API to score one recording"),
 }
 
 

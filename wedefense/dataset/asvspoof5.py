@@ -6,9 +6,10 @@ On-disk layout once the Zenodo archives are unpacked in one folder:
     <root>/flac_E_eval/E_<10 digits>.flac    (flac_E_a{a..j}.tar)
     ASVspoof5.train.tsv, ASVspoof5.dev.track_1.tsv, ASVspoof5.eval.track_1.tsv
         (from ASVspoof5_protocols.tar.gz; looked up in <root> and in <root>/ASVspoof5_protocols)
-Protocol lines are space separated despite the .tsv name, with ten columns (see ``COLUMNS``):
-SPEAKER_ID FLAC_FILE_NAME SPEAKER_GENDER CODEC CODEC_Q CODEC_SEED ATTACK_TAG ATTACK_LABEL KEY
-TMP. An illustrative (made-up) line: ``T_0001 T_0000000001 F - - - - bonafide bonafide -``.
+Protocol lines are space separated despite the .tsv name, with ten columns
+(``wedefense.dataset.asvspoof5_protocol``): SPEAKER_ID FLAC_FILE_NAME SPEAKER_GENDER CODEC CODEC_Q
+CODEC_SEED ATTACK_TAG ATTACK_LABEL KEY TMP. An illustrative (made-up) line:
+``T_0001 T_0000000001 F - - - - bonafide bonafide -``.
 ATTACK_LABEL is A01-A32 or 'bonafide'; CODEC is C01-C11 or '-' (uncoded).
 
 Besides the common tables, each data dir gets the per-condition metadata the scorer needs:
@@ -19,6 +20,7 @@ verbatim, for tools (such as the official evaluation package) that read the orig
 import os
 import shutil
 
+from wedefense.dataset.asvspoof5_protocol import COLUMNS, column_count_error
 from wedefense.dataset.prepare import Utterance, write_data_dir
 from wedefense.dataset.tables import LABELS, iter_lines, write_table
 from wedefense.utils.errors import InputError
@@ -31,8 +33,6 @@ PROTOCOL_NAMES = {
     "eval": "ASVspoof5.eval.track_1.tsv",
 }
 FLAC_DIRS = {"train": "flac_T", "dev": "flac_D", "eval": "flac_E_eval"}
-COLUMNS = ("SPEAKER_ID", "FLAC_FILE_NAME", "SPEAKER_GENDER", "CODEC", "CODEC_Q", "CODEC_SEED",
-           "ATTACK_TAG", "ATTACK_LABEL", "KEY", "TMP")
 PROTOCOL_SUBDIR = "ASVspoof5_protocols"
 
 
@@ -53,8 +53,7 @@ def read_protocol(path, audio_dir):
     utterances, codec, codec_q = [], {}, {}
     for lineno, fields in iter_lines(path):
         if len(fields) != len(COLUMNS):
-            raise InputError(f"expected {len(COLUMNS)} columns '{' '.join(COLUMNS)}', "
-                             f"got {len(fields)}", path, lineno)
+            raise column_count_error(len(fields), path, lineno)
         speaker, utt, _, cod, cod_q, _, _, attack, key, _ = fields
         if key not in LABELS:
             raise InputError(f"unknown KEY '{key}' (expected bonafide or spoof)", path, lineno)

@@ -10,7 +10,6 @@ import os
 
 import numpy as np
 import soundfile
-from scipy.signal import resample_poly
 
 from wedefense.utils.errors import InputError
 
@@ -22,6 +21,8 @@ def resample(wav, orig_rate, new_rate):
     if orig_rate == new_rate:
         return wav
     g = math.gcd(int(orig_rate), int(new_rate))
+    from scipy.signal import resample_poly  # 1 s to import: only when a rate differs
+
     return resample_poly(wav, new_rate // g, orig_rate // g).astype(np.float32)
 
 

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from wedefense.dataset.audio import FileSlice, audio_info, load_audio
+from wedefense.dataset.batch_seconds import length_batches  # noqa: F401 (public API)
 from wedefense.dataset.pipeline import TrainChunks, random_chunk  # noqa: F401 (public API)
 from wedefense.dataset.shards import index_shard, read_shard_list
 from wedefense.utils.errors import InputError
@@ -151,23 +152,6 @@ class Utterances(Dataset):
         finally:
             if not isinstance(source, (str, os.PathLike)):
                 source.close()
-
-
-def length_batches(durations, max_padded_total, max_batch_size=64):
-    """Group indices sorted by length so a batch pads little: its padded size (longest times
-    count, in the units of ``durations``) stays within ``max_padded_total``; never empty."""
-    order = sorted(range(len(durations)), key=lambda i: durations[i])
-    batches, current = [], []
-    for i in order:
-        longest = max(durations[i], durations[current[-1]] if current else 0)
-        if current and (longest * (len(current) + 1) > max_padded_total
-                        or len(current) >= max_batch_size):
-            batches.append(current)
-            current = []
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches
 
 
 def pad_collate(batch):

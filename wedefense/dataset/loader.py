@@ -10,6 +10,7 @@ Config keys read here::
 
 from torch.utils.data import DataLoader
 
+from wedefense.dataset.batch_seconds import GPU_BATCH_SECONDS
 from wedefense.dataset.dataset import (
     TrainChunks,
     Utterances,
@@ -17,16 +18,6 @@ from wedefense.dataset.dataset import (
     length_batches,
     pad_collate,
 )
-
-# Padded audio seconds per batch of whole utterances. On a CPU, a CNN is compute-bound and
-# batches larger than the caches get slower (a 32-channel ResNet18 on 2 cores: 16 s batches
-# 1.3x faster than one at a time, 50 s batches 0.9x; benchmarks/results/extract_speed.md).
-CPU_BATCH_SECONDS = 16.0
-GPU_BATCH_SECONDS = 200.0
-
-
-def default_batch_seconds(device):
-    return CPU_BATCH_SECONDS if str(device).startswith("cpu") else GPU_BATCH_SECONDS
 
 
 def train_loader(items, classes, config, rank=0, world_size=1):

@@ -172,6 +172,14 @@ class TrainChunks(IterableDataset):
                 stats["read"] += 1
                 self._skip(stats, tar, f"broken shard, rest of it skipped: {e}")
 
+    def _make_sample(self, key, wav, label, rng):
+        """What the stream yields for one decoded utterance (a subclass may yield other
+        targets, e.g. frame labels)."""
+        chunk = random_chunk(wav, self.chunk_samples, rng)
+        if self.augment.active:
+            chunk = self.augment.chunk(chunk, rng)
+        return torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)), label
+
     def _skip(self, stats, what, why):
         stats["skipped"] += 1
         logger.warning("training data: skipping '%s' (rank %d worker %d, %d skipped so far "
@@ -229,11 +237,13 @@ class TrainChunks(IterableDataset):
                     stats["filtered"] += 1
                     continue
                 wav, label = self.augment.utterance(wav, label, rng)
-                chunk = random_chunk(wav, self.chunk_samples, rng)
-                if self.augment.active:
-                    chunk = self.augment.chunk(chunk, rng)
+                try:
+                    sample = self._make_sample(key, wav, label, rng)
+                except InputError as e:
+                    self._skip(stats, key, str(e))
+                    continue
                 yielded = True
-                yield torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)), label
+                yield sample
             if yielded:
                 run_pieces = run_samples = run_passes = 0
                 continue

@@ -8,6 +8,8 @@
       calibration.json   optional linear calibration (wedefense/bin/calibrate.py), folded in
       model.ts           TorchScript: (wav (B, N) float32, lengths (B,) int64) -> llr (B,)
       model.onnx         the same graph in ONNX, dynamic batch and length
+      model.int8.onnx    optional int8 copy (export --quantize int8), not exact: the manifest's
+                         "quantization" records its measured difference from model.onnx
 
 Every form computes the same thing, :class:`LLRModel`: the detector's logits, the training class
 prior removed as in stage 6 (README.md, "Stage 6"), then the calibration ``w * llr + b`` if there
@@ -55,6 +57,7 @@ WEIGHTS = "model.safetensors"
 CALIBRATION = "calibration.json"
 TORCHSCRIPT = "model.ts"
 ONNX = "model.onnx"
+ONNX_INT8 = "model.int8.onnx"
 
 # Long audio is scored in windows of this many seconds, hop apart (see detector.py for why);
 # anything up to one window is scored whole, exactly as recipe stages 4-6 score it.
@@ -237,8 +240,13 @@ def _exporting(what, flag, export, *args):
 
 def export_bundle(config_path, model_path, out_dir, calibration_path=None,
                   bonafide_classes=None, torchscript=True, onnx=True,
-                  window_seconds=DEFAULT_WINDOW_SECONDS, hop_seconds=DEFAULT_HOP_SECONDS):
+                  window_seconds=DEFAULT_WINDOW_SECONDS, hop_seconds=DEFAULT_HOP_SECONDS,
+                  quantize=None, quantize_inputs=(), int8_tolerance=None):
     """Write a bundle directory from an exp dir's config and a checkpoint; return the manifest.
+
+    ``quantize="int8"`` adds model.int8.onnx, calibrated on ``quantize_inputs`` (audio files,
+    folders, wav.scp lists); refused (InputError, no bundle written) when its LLRs differ from
+    model.onnx's by more than ``int8_tolerance`` on that audio.
 
     The directory is assembled under a temporary name and renamed into place, so a reader never
     sees half a bundle and a failed export leaves an existing bundle untouched.
@@ -296,6 +304,10 @@ def export_bundle(config_path, model_path, out_dir, calibration_path=None,
             _exporting("ONNX", "--no_onnx", export_onnx, llr_model, os.path.join(tmp_dir, ONNX),
                        sample_rate)
             files["onnx"] = ONNX
+        quantization = None
+        if quantize is not None:
+            quantization = _add_int8(tmp_dir, files, quantize, quantize_inputs, int8_tolerance,
+                                     sample_rate, min_samples(llr_model), window_seconds)
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -311,6 +323,7 @@ def export_bundle(config_path, model_path, out_dir, calibration_path=None,
             "window_seconds": float(window_seconds),
             "hop_seconds": float(hop_seconds),
             "files": files,
+            **({"quantization": quantization} if quantization else {}),
             # names only: a bundle is copied around, site paths would mean nothing elsewhere
             "source": {"model": os.path.basename(model_path),
                        "calibration": (os.path.basename(calibration_path)
@@ -333,6 +346,36 @@ def export_bundle(config_path, model_path, out_dir, calibration_path=None,
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
     return manifest
+
+
+def _add_int8(tmp_dir, files, quantize, inputs, tolerance, sample_rate, shortest, seconds):
+    """Write model.int8.onnx beside model.onnx; the manifest's "quantization" record."""
+    from wedefense.inference import fast_paths
+
+    if quantize != "int8":
+        raise InputError(f"unknown quantization '{quantize}' (known: int8)")
+    if "onnx" not in files:
+        raise InputError("--quantize int8 quantizes model.onnx: drop --no_onnx")
+    if not inputs:
+        raise InputError("--quantize int8 needs audio to calibrate on (--quantize_data: "
+                         "files, folders or a wav.scp, e.g. the dev set)")
+    tolerance = fast_paths.DEFAULT_INT8_TOLERANCE if tolerance is None else float(tolerance)
+    wavs = fast_paths.quantization_audio(inputs, sample_rate, shortest, seconds)
+    fp32, int8 = os.path.join(tmp_dir, files["onnx"]), os.path.join(tmp_dir, ONNX_INT8)
+    _exporting("int8", "leaving out --quantize", fast_paths.quantize_int8, fp32, int8, wavs)
+    diff, spread = fast_paths.int8_parity(fp32, int8, wavs)
+    relative = diff / spread if spread > 0 else math.inf
+    if not relative <= tolerance:
+        raise InputError(f"int8 model refused: its LLRs differ from the fp32 model's by up to "
+                         f"{diff:.4f} on {len(wavs)} calibration file(s), {relative:.3f} of "
+                         f"the LLR standard deviation there ({spread:.4f}), more than the "
+                         f"tolerance {tolerance:g} (--int8_tolerance); export without "
+                         "--quantize to keep the exact model only")
+    files["onnx_int8"] = ONNX_INT8
+    return {"type": "int8", "method": "onnxruntime static QDQ, Conv only, per-channel weights",
+            "calibration_files": len(wavs), "max_abs_llr_diff": round(diff, 6),
+            "llr_std": round(spread, 6), "relative_diff": round(relative, 6),
+            "tolerance": tolerance}
 
 
 def read_manifest(bundle_dir):

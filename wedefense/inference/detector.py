@@ -42,8 +42,7 @@ from typing import List, Optional
 import numpy as np
 
 from wedefense.dataset.audio import load_audio
-from wedefense.dataset.dataset import length_batches
-from wedefense.dataset.loader import default_batch_seconds
+from wedefense.dataset.batch_seconds import default_batch_seconds, length_batches
 from wedefense.dataset.prepare import audio_duration
 from wedefense.inference import bundle as bundle_io
 from wedefense.inference.audio_checks import TRUNCATED_FRACTION, declared_seconds, has_signal
@@ -56,7 +55,7 @@ from wedefense.metrics.detection import (
 )
 from wedefense.utils.errors import InputError
 
-BACKENDS = ("pytorch", "torchscript", "onnx")
+BACKENDS = ("auto", "pytorch", "torchscript", "onnx", "onnx_int8")
 
 
 @dataclasses.dataclass
@@ -126,6 +125,7 @@ class _TorchBackend:
         self.device = torch.device(device)
         self.module = module.to(self.device).eval()
         self.on_cpu = self.device.type == "cpu"
+        self.description = f"PyTorch fp32 on {self.device}"
 
     def __call__(self, wavs, lengths):
         torch = self.torch
@@ -136,7 +136,7 @@ class _TorchBackend:
 
 
 class _OnnxBackend:
-    def __init__(self, path, device):
+    def __init__(self, path, device, num_threads=None):
         try:
             import onnxruntime
         except ImportError:
@@ -152,8 +152,11 @@ class _OnnxBackend:
                                  "onnxruntime-gpu package); use --device cpu")
             index = int(device.partition(":")[2] or 0)
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": index}))
+        from wedefense.inference.fast_paths import onnx_session
+
+        self.threads = num_threads or None
         try:
-            self.session = onnxruntime.InferenceSession(path, providers=providers)
+            self.session = onnx_session(path, self.threads, providers)
         except Exception as e:  # onnxruntime raises its own types for a damaged file
             raise InputError(f"cannot load the ONNX model ({type(e).__name__}: "
                              f"{_first_line(e)})", path) from None
@@ -163,10 +166,29 @@ class _OnnxBackend:
             raise InputError("onnxruntime could not start CUDA (see its warnings above: "
                              "a CUDA or cuDNN library is missing or does not match); "
                              "use --device cpu")
+        threads = self.session.get_session_options().intra_op_num_threads
+        self.description = (f"ONNX Runtime {os.path.basename(path)} on "
+                            + (f"CPU, {threads} thread(s)" if self.on_cpu else "CUDA"))
 
     def __call__(self, wavs, lengths):
         out = self.session.run(None, {"wav": wavs, "lengths": lengths})[0]
         return np.asarray(out, dtype=np.float64)
+
+
+def _fastest_exact_backend(files, device):
+    """onnxruntime on a CPU (1.2-1.5x PyTorch eager, same scores to 1e-6: inference_paths.md);
+    PyTorch on a GPU or when the bundle or onnxruntime lacks ONNX."""
+    import importlib.util
+
+    if (device in (None, "cpu") and "onnx" in files
+            and importlib.util.find_spec("onnxruntime") is not None):
+        if device == "cpu":
+            return "onnx"
+        import torch
+
+        if not torch.cuda.is_available():
+            return "onnx"
+    return "pytorch"
 
 
 class Detector:
@@ -176,6 +198,7 @@ class Detector:
                  c_miss=DEFAULT_C_MISS, c_fa=DEFAULT_C_FA, window_seconds=None,
                  hop_seconds=None):
         self._backend = backend
+        self.path = getattr(backend, "description", type(backend).__name__)
         self.default_batch_seconds = default_batch_seconds(
             "cpu" if getattr(backend, "on_cpu", True) else "cuda")
         self.manifest = manifest
@@ -210,14 +233,19 @@ class Detector:
         return window, hop
 
     @classmethod
-    def load(cls, path, device="cpu", backend="pytorch", **kwargs):
+    def load(cls, path, device="cpu", backend="auto", num_threads=None, **kwargs):
         """Load a bundle directory written by ``wedefense export``.
 
         ``device``: "cpu", "cuda" or "cuda:N" (InputError if it is not available), or None for
-        a GPU if there is one. ``backend``: "pytorch" (the default) rebuilds the model from
-        config.yaml and the weights, running nothing from the bundle; "torchscript" runs the
-        operator graph in model.ts, "onnx" runs model.onnx with onnxruntime. Keyword arguments
-        (p_spoof, c_miss, c_fa, window_seconds, hop_seconds) are passed to the constructor.
+        a GPU if there is one. ``backend``: "pytorch" rebuilds the model from config.yaml and
+        the weights (BatchNorm folded into the convolutions, exact), running nothing from the
+        bundle; "torchscript" runs the operator graph in model.ts, "onnx" runs model.onnx with
+        onnxruntime, "onnx_int8" its int8 copy (``wedefense export --quantize int8``, not
+        exact). "auto" (the default) takes the fastest exact one: onnx on a CPU when the bundle
+        has it and onnxruntime is installed, else pytorch. ``self.path`` says which runs.
+        ``num_threads``: onnxruntime CPU threads (None: all cores, one on an oversubscribed
+        machine). Keyword arguments (p_spoof, c_miss, c_fa, window_seconds, hop_seconds) are
+        passed to the constructor.
         """
         path = os.fspath(path)
         device = _check_device(device)
@@ -225,8 +253,13 @@ class Detector:
             raise InputError(f"unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
         manifest = bundle_io.read_manifest(path)
         files = manifest["files"]
+        if backend == "auto":
+            backend = _fastest_exact_backend(files, device)
         if backend == "pytorch":
-            runner = _TorchBackend(bundle_io.load_llr_model(path, manifest), device)
+            from wedefense.inference.fast_paths import fold_batchnorm
+
+            runner = _TorchBackend(fold_batchnorm(bundle_io.load_llr_model(path, manifest)),
+                                   device)
         elif backend == "torchscript":
             import torch
 
@@ -241,11 +274,16 @@ class Detector:
                 raise InputError(f"cannot load the TorchScript model ({type(e).__name__}: "
                                  f"{_first_line(e)})", model_path) from None
             runner = _TorchBackend(scripted, device)
+            runner.description = f"TorchScript {files['torchscript']} on {runner.device}"
         else:
-            if "onnx" not in files:
-                raise InputError("this bundle has no ONNX model", path)
-            runner = _OnnxBackend(os.path.join(path, files["onnx"]), device)
-        return cls(runner, manifest, bundle_dir=path, **kwargs)
+            role = "onnx" if backend == "onnx" else "onnx_int8"
+            if role not in files:
+                raise InputError("this bundle has no " + ("ONNX model" if role == "onnx" else
+                                 "int8 model (export it with --quantize int8)"), path)
+            runner = _OnnxBackend(os.path.join(path, files[role]), device, num_threads)
+        detector = cls(runner, manifest, bundle_dir=path, **kwargs)
+        detector.path = f"{backend}: {runner.description}"
+        return detector
 
     def set_operating_point(self, p_spoof=DEFAULT_P_SPOOF, c_miss=DEFAULT_C_MISS,
                             c_fa=DEFAULT_C_FA):

@@ -1,7 +1,7 @@
 """Per-attack and per-condition tables of the Track-1 metrics, pooled row first.
 
-The metadata is an ASVspoof5 Track-1 protocol (10 space-separated columns, no header: speaker,
-filename, gender, codec, codec_q, codec_seed, attack_tag, attack, key, tmp), a table with a
+The metadata is an ASVspoof5 Track-1 protocol (10 space-separated columns, no header, named in
+:mod:`wedefense.dataset.asvspoof5_protocol`), a table with a
 header line ``utt <column> <column> …``, or a headerless Kaldi table ``<utt> <value>`` whose
 column takes its name from the file (``utt2attack`` -> ``attack``).
 
@@ -15,9 +15,10 @@ A column is broken down one of two ways, decided by the bona fide trials:
 import os
 import re
 
+from wedefense.dataset import asvspoof5_protocol as protocol
 from wedefense.dataset.tables import iter_lines
 from wedefense.metrics.detection import compute_metrics
-from wedefense.metrics.scores_io import PROTOCOL_COLUMNS, PROTOCOL_ID, find_line, is_protocol
+from wedefense.metrics.scores_io import find_line
 from wedefense.utils.errors import InputError
 
 POOLED = "pooled"
@@ -32,12 +33,12 @@ def natural_key(name):
 
 def read_metadata(path):
     """``(columns, {utt: {column: value}})`` from any of the layouts above."""
-    table, columns = {}, None
-    protocol = is_protocol(path)
+    table, columns, is_protocol = {}, None, False
     for lineno, fields in iter_lines(path):
         if columns is None:
-            if protocol:
-                columns = [c for c in PROTOCOL_COLUMNS if c != "filename"]
+            is_protocol = protocol.looks_like_protocol(fields)
+            if is_protocol:
+                columns = [c for c in protocol.COLUMNS if c != "filename"]
             elif fields[0] in HEADER_IDS:
                 columns = fields[1:]
                 if not columns or len(set(columns)) != len(columns):
@@ -47,12 +48,11 @@ def read_metadata(path):
             else:
                 base = os.path.basename(path)
                 columns = [base[4:] if base.startswith("utt2") and len(base) > 4 else "value"]
-        if protocol:
-            if len(fields) != len(PROTOCOL_COLUMNS):
-                raise InputError(f"expected the {len(PROTOCOL_COLUMNS)} ASVspoof5 protocol "
-                                 f"columns, got {len(fields)}", path, lineno)
-            utt = fields[PROTOCOL_ID]
-            values = fields[:PROTOCOL_ID] + fields[PROTOCOL_ID + 1:]
+        if is_protocol:
+            if len(fields) != len(protocol.COLUMNS):
+                raise protocol.column_count_error(len(fields), path, lineno)
+            utt = fields[protocol.ID]
+            values = fields[:protocol.ID] + fields[protocol.ID + 1:]
         else:
             if len(fields) != len(columns) + 1:
                 raise InputError(f"expected {len(columns) + 1} fields (utt "
@@ -68,7 +68,7 @@ def read_metadata(path):
 
 def default_columns(columns):
     """ASVspoof5 protocols: attack and codec; any other table: all its columns."""
-    if list(columns) == [c for c in PROTOCOL_COLUMNS if c != "filename"]:
+    if list(columns) == [c for c in protocol.COLUMNS if c != "filename"]:
         return ["attack", "codec"]
     return list(columns)
 

@@ -77,15 +77,26 @@ def _normalised_cost(pmiss, pfa, p_spoof, c_miss, c_fa):
     return cost / min(c_miss * (1 - p_spoof), c_fa * p_spoof)
 
 
-def _det_curve(bona, spoof):
-    scores = np.concatenate((bona, spoof))
-    # Stable sort of bona-fide-first data: among equal scores, bona fide ones are rejected first.
-    order = np.argsort(scores, kind="stable")
-    rejected_bona = np.concatenate(([0], np.cumsum(order < bona.size)))
-    rejected_spoof = np.arange(scores.size + 1) - rejected_bona
+def _det_rates(bona, spoof):
+    """``(pmiss, pfa)`` at the N+1 DET points."""
+    # Where each bona fide score lands in the stable bona-fide-first sort of all scores: after
+    # the lower bona fide ones and the strictly lower spoof ones (ties reject bona fide first).
+    # Two plain sorts and a merge: several times faster than a stable argsort of everything.
+    sorted_spoof = np.sort(spoof)
+    landing = np.arange(bona.size) + np.searchsorted(sorted_spoof, np.sort(bona), side="left")
+    is_bona = np.zeros(bona.size + spoof.size, dtype=np.int64)
+    is_bona[landing] = 1
+    rejected_bona = np.concatenate(([0], np.cumsum(is_bona)))
+    rejected_spoof = np.arange(is_bona.size + 1) - rejected_bona
     pmiss = rejected_bona / bona.size
     pfa = (spoof.size - rejected_spoof) / spoof.size
-    thresholds = np.concatenate(([-np.inf], scores[order]))
+    return pmiss, pfa
+
+
+def _det_curve(bona, spoof):
+    """``(pmiss, pfa, thresholds)``: the rates and the largest rejected score at each point."""
+    pmiss, pfa = _det_rates(bona, spoof)
+    thresholds = np.concatenate(([-np.inf], np.sort(np.concatenate((bona, spoof)), kind="stable")))
     return pmiss, pfa, thresholds
 
 
@@ -161,7 +172,7 @@ def compute_metrics(bonafide_scores, spoof_scores, p_spoof=DEFAULT_P_SPOOF,
     _check_operating_point(p_spoof, c_miss, c_fa)
     bona = _check_scores(bonafide_scores, "bona fide")
     spoof = _check_scores(spoof_scores, "spoof")
-    pmiss, pfa, _ = _det_curve(bona, spoof)
+    pmiss, pfa = _det_rates(bona, spoof)
     return {
         "min_dcf": float(_min_dcf(pmiss, pfa, p_spoof, c_miss, c_fa)),
         "eer": float(_eer(pmiss, pfa)),

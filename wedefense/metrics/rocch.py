@@ -13,13 +13,14 @@ they belong to), weighted by their counts per class, via :func:`scipy.optimize.i
 """
 
 import numpy as np
-from scipy.optimize import isotonic_regression
 
 from wedefense.metrics.detection import _check_scores
 
 
 def _pav(bona, spoof):
     """``(n_bona, n_spoof, posterior)`` per unique score, ascending: the PAV fit of P(bona)."""
+    from scipy.optimize import isotonic_regression  # 0.3 s to import: not at start-up
+
     scores = np.concatenate((bona, spoof))
     is_bona = np.concatenate((np.ones(bona.size, bool), np.zeros(spoof.size, bool)))
     values, inverse = np.unique(scores, return_inverse=True)

@@ -1,26 +1,33 @@
-"""Score files and keys in the ASVspoof5 layout, read strictly (README.md, "What each stage does
-and writes").
+"""Score files and keys in the ASVspoof5 layout, read strictly and fast (README.md, "What each
+stage does and writes").
 
 - Scores (``llr.txt``): a header ``filename<TAB>cm-score`` then ``<utt><TAB><score>`` lines. A
   headerless Kaldi table ``<utt> <score>`` from another toolkit is read as well.
 - Keys: a tab-separated file whose header names a ``filename`` and a ``cm-label`` column (an
   ASVspoof5 protocol-like file; other columns are ignored), a Kaldi ``utt2lab``
   (``<utt> bonafide|spoof``, no header), or an ASVspoof5 Track-1 protocol (10 space-separated
-  columns, no header, the id in column 2 and the label in column 9).
+  columns, no header, see :mod:`wedefense.dataset.asvspoof5_protocol`).
 
-The format is told from the first non-empty line: a header contains the field ``filename``.
-Every problem is an :class:`InputError` naming the file and, where there is one, the line, so
-a metric is never computed on silently mismatched trials.
+The layout is told from the first non-empty line: a header contains the field ``filename``.
+
+What a valid line is, once (:func:`_read_columns` implements it, with numpy over whole blocks):
+lines end at ``\\n``; a line of ASCII whitespace only is skipped; under a header with a tab the
+fields are the tab-separated parts stripped of spaces (``\\r`` included), else runs of ASCII
+whitespace separate them; every line has as many fields as the layout; ids are non-empty, unique
+and UTF-8; a score is a plain ASCII decimal number (:data:`_SCORE_TOKEN`) and finite; a label is
+``bonafide`` or ``spoof``. The first line that breaks a rule is reported as an
+:class:`InputError` naming the file, the line and the rule, so a metric is never computed on
+silently mismatched trials.
 """
 
-import gc
 import math
 import re
 from typing import NamedTuple
 
 import numpy as np
 
-from wedefense.dataset.tables import LABELS, iter_lines, read_labels, read_table
+from wedefense.dataset import asvspoof5_protocol as protocol
+from wedefense.dataset.tables import LABELS
 from wedefense.utils.errors import InputError
 from wedefense.utils.fileio import atomic_open
 
@@ -28,59 +35,9 @@ ID_COLUMN = "filename"
 SCORE_COLUMN = "cm-score"
 LABEL_COLUMN = "cm-label"
 
-
-def _read_header(path):
-    """``(line_number, columns, separator)`` when the file starts with a header, else None."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                if ID_COLUMN not in line.split():
-                    return None
-                # Tab-separated as the ASVspoof5 files are; whitespace if the header has no tab.
-                separator = "\t" if "\t" in line else None
-                return lineno, _split(line, separator), separator
-    except FileNotFoundError:
-        raise InputError("file not found", path) from None
-    except OSError as e:  # a directory, no permission, ...
-        raise InputError(f"cannot read the file ({e.strerror or e})", path) from None
-    return None
-
-
-def _split(line, separator):
-    return [field.strip() for field in line.rstrip("\r\n").split(separator)]
-
-
-def _iter_columns(path, value_column):
-    """Yield ``(line_number, id, raw_value)`` from a file with a header, by column name."""
-    header_line, columns, separator = _read_header(path)
-    if value_column not in columns:
-        raise InputError(f"the header has no '{value_column}' column "
-                         f"(columns: {', '.join(columns)})", path, header_line)
-    id_index, value_index = columns.index(ID_COLUMN), columns.index(value_column)
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if lineno <= header_line or not line.strip():
-                continue
-            fields = _split(line, separator)
-            if len(fields) != len(columns):
-                kind = "tab-separated " if separator else ""
-                raise InputError(f"expected {len(columns)} {kind}fields ({', '.join(columns)}), "
-                                 f"got {len(fields)}", path, lineno)
-            yield lineno, fields[id_index], fields[value_index]
-
-
-def _read_columns(path, value_column, parse):
-    table = {}
-    for lineno, utt, raw in _iter_columns(path, value_column):
-        if not utt:
-            raise InputError("empty id", path, lineno)
-        if utt in table:
-            raise InputError(f"duplicate id '{utt}'", path, lineno)
-        table[utt] = parse(raw, utt, path, lineno)
-    return table
-
+# bytes.split()'s whitespace but the newline, which ends a line.
+_SPACE = b" \t\r\x0b\x0c"
+_CHUNK_BYTES = 32 << 20
 
 # A score is a plain ASCII decimal number, optionally signed, with an optional exponent
 # ("-1.5", ".5", "5.", "2e-3"). float() alone would also take "1_5" (15.0) and non-ASCII digits.
@@ -96,146 +53,416 @@ def _score_value(raw):
     return float(raw)
 
 
-def _parse_score(raw, utt, path, lineno):
+class _Layout(NamedTuple):
+    """How to read one file: where the data starts, how fields are separated, which to keep."""
+
+    header_line: int       # line number of the header, 0 without one
+    columns: tuple         # column names, for messages
+    tab: bool              # one tab between fields (stripped) instead of runs of whitespace
+    id_index: int
+    value_index: int
+    what: str              # "score" or "label"
+
+    def count_error(self, count, path, lineno):
+        if self.columns == protocol.COLUMNS:
+            return protocol.column_count_error(count, path, lineno)
+        names = ", ".join(self.columns)
+        kind = "tab-separated " if self.tab else ""
+        return InputError(f"expected {len(self.columns)} {kind}fields ({names}), got {count}",
+                          path, lineno)
+
+
+def _open_error(path, error):
+    if isinstance(error, FileNotFoundError):
+        return InputError("file not found", path)
+    return InputError(f"cannot read the file ({error.strerror or error})", path)
+
+
+def _first_line(path):
+    """``(line number, line)`` of the first line holding more than whitespace, or None."""
     try:
-        score = _score_value(raw)
-    except ValueError:
-        raise InputError(f"bad score '{raw}' for '{utt}'", path, lineno) from None
-    if not math.isfinite(score):
-        raise InputError(f"non-finite score '{raw}' for '{utt}'", path, lineno)
-    return score
+        with open(path, "rb") as f:
+            for lineno, line in enumerate(f, 1):
+                if line.strip(_SPACE + b"\n"):
+                    return lineno, line.rstrip(b"\n")
+    except OSError as e:  # missing, a directory, no permission, ...
+        raise _open_error(path, e) from None
+    return None
 
 
-def _parse_label(raw, utt, path, lineno):
-    if raw not in LABELS:
-        raise InputError(f"unknown label '{raw}' for '{utt}' (expected one of "
-                         f"{', '.join(LABELS)})", path, lineno)
-    return raw
+def _layout(path, value_column):
+    """The :class:`_Layout` of a score file (``cm-score``) or a key (``cm-label``)."""
+    what = "score" if value_column == SCORE_COLUMN else "label"
+    first = _first_line(path)
+    if first is None:
+        raise InputError(f"no {what}s in the file", path)
+    lineno, line = first
+    fields = [f.decode("utf-8", "replace") for f in line.split()]
+    if ID_COLUMN in fields:
+        tab = b"\t" in line
+        if tab:
+            fields = [f.strip(_SPACE).decode("utf-8", "replace") for f in line.split(b"\t")]
+        if value_column not in fields:
+            raise InputError(f"the header has no '{value_column}' column "
+                             f"(columns: {', '.join(fields)})", path, lineno)
+        return _Layout(lineno, tuple(fields), tab, fields.index(ID_COLUMN),
+                       fields.index(value_column), what)
+    if what == "label" and protocol.looks_like_protocol(fields):
+        return _Layout(0, protocol.COLUMNS, False, protocol.ID, protocol.KEY, what)
+    return _Layout(0, ("utt", what), False, 0, 1, what)
 
 
-def _non_empty(table, path, what):
-    if not table:
-        raise InputError(f"no {what} in the file", path)
-    return table
+# Canonical form of a block: one separator between fields, none at a line's ends, no blank line.
+# Files written by stage 6 already are (see _is_canonical); the substitutions run otherwise.
+_TAB_PAD = re.compile(rb"[ \r\x0b\x0c]+(?=[\t\n])|(?<=[\t\n])[ \r\x0b\x0c]+")
+_TAB_BLANK = re.compile(rb"(?<=\n)\t+(?=\n)")
+_SPACE_RUN = re.compile(rb"[ \t\r\x0b\x0c]+")
+_EDGE_SPACE = re.compile(rb"(?<=\n) | (?=\n)")
+_NEWLINES = re.compile(rb"\n+")
 
 
-def read_scores(path):
-    """Read a score file into an ordered ``{utt: score}`` dict of finite floats."""
-    if _read_header(path) is None:
-        table = read_table(path, value_type=_score_value)
+def _canonical(block, tab):
+    """``(block, kept)``: ``block`` (whole lines) in canonical form, and the indices of the lines
+    kept (those not blank)."""
+    if tab:
+        block = _TAB_BLANK.sub(b"", _TAB_PAD.sub(b"", b"\n" + block))
     else:
-        table = _read_columns(path, SCORE_COLUMN, _parse_score)
-    return _non_empty(table, path, "scores")
+        block = _EDGE_SPACE.sub(b"", _SPACE_RUN.sub(b" ", b"\n" + block))
+    newlines = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)[1:]
+    kept = np.flatnonzero(np.diff(newlines, prepend=0) > 1)
+    return _NEWLINES.sub(b"\n", block)[1:], kept
 
 
-# ASVspoof5 Track-1 protocols (ASVspoof5.{train,dev.track_1,eval.track_1}.tsv): space-separated,
-# no header, these ten columns (database README, section 3).
-PROTOCOL_COLUMNS = ("speaker", "filename", "gender", "codec", "codec_q", "codec_seed",
-                    "attack_tag", "attack", "key", "tmp")
-PROTOCOL_ID, PROTOCOL_KEY = 1, 8
+def _bounds(block, sep, exact=True):
+    """Positions of the separators and newlines of ``block``, and which byte each is; not
+    ``exact``: of every byte up to the larger of the two too (one pass instead of three)."""
+    raw = np.frombuffer(block, dtype=np.uint8)
+    bounds = np.flatnonzero(((raw == sep) | (raw == 10)) if exact else (raw <= max(sep, 10)))
+    return bounds, raw[bounds]
 
 
-def is_protocol(path):
-    """True if the first non-empty line looks like an ASVspoof5 Track-1 protocol line."""
-    for _, fields in iter_lines(path):
-        return len(fields) == len(PROTOCOL_COLUMNS) and fields[PROTOCOL_KEY] in LABELS
+def _has_pattern(kinds, sep, ncols, num_lines):
+    """True when the bounds are ``ncols - 1`` separators then a newline, ``num_lines`` times."""
+    expected = np.full(ncols, sep, dtype=np.uint8)
+    expected[-1] = 10
+    return kinds.size == ncols * num_lines and np.array_equal(
+        kinds.reshape(num_lines, ncols), np.broadcast_to(expected, (num_lines, ncols)))
+
+
+def _column_width(bounds, ncols, column):
+    """The longest field of ``column`` (in bytes), from the bounds of a block with no bad line."""
+    ends = bounds[column::ncols]
+    if not ends.size:
+        return None
+    starts = (bounds[column - 1::ncols] + 1 if column
+              else np.concatenate(([0], bounds[ncols - 1::ncols][:-1] + 1)))
+    return max(int((ends - starts).max()), 1)
+
+
+def _is_canonical(block, bounds, tab):
+    """True when ``_canonical`` would not change ``block``: no other whitespace byte, and no
+    empty field (nor blank line) as two bounds in a row or a bound first would show."""
+    others = b" \r\x0b\x0c" if tab else b"\t\r\x0b\x0c"
+    if any(byte in block for byte in (others[i:i + 1] for i in range(len(others)))):
+        return False
+    return not bounds.size or (bounds[0] != 0 and not np.any(np.diff(bounds) == 1))
+
+
+def _blocks(path, start_line):
+    """Yield blocks of whole lines after line ``start_line``, ~32 MB each, the last one given
+    its missing final newline."""
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise _open_error(path, e) from None
+    with f:
+        for _ in range(start_line):
+            f.readline()
+        tail = b""
+        while True:
+            chunk = f.read(_CHUNK_BYTES)
+            if not chunk:
+                if tail:
+                    yield tail + b"\n"
+                return
+            chunk = tail + chunk if tail else chunk
+            cut = chunk.rfind(b"\n") + 1
+            block, tail = chunk[:cut], chunk[cut:]
+            if block:
+                yield block
+
+
+class _Block(NamedTuple):
+    """The data lines of one block: ids, raw value tokens and their line numbers."""
+
+    ids: np.ndarray        # bytes
+    values: list           # bytes tokens
+    lines: np.ndarray      # int64 line numbers
+    ascii: bool = True
+    underscores: bool = False  # maybe in a value
+
+
+def _split_block(block, first_line, num_lines, layout, path):
+    """``(_Block, error or None)``: the block's data lines up to the first one with a wrong field
+    count, an undecodable byte or a NUL, and the error for that line."""
+    error = None
+    if not block.isascii():
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError as e:
+            bad = block.rfind(b"\n", 0, e.start) + 1
+            error = InputError("not UTF-8 text", path, first_line + block.count(b"\n", 0, bad))
+            block = block[:bad]
+            num_lines = block.count(b"\n")
+    if b"\x00" in block:
+        bad = block.rfind(b"\n", 0, block.index(b"\x00")) + 1
+        error = InputError("a NUL byte in the line", path, first_line + block.count(b"\n", 0, bad))
+        block = block[:bad]
+        num_lines = block.count(b"\n")
+    sep = b"\t" if layout.tab else b" "
+    ncols = len(layout.columns)
+    lines = first_line + np.arange(num_lines)
+    bounds, kinds = _bounds(block, sep[0], exact=False)
+    canonical = (_has_pattern(kinds, sep[0], ncols, lines.size)
+                 and _is_canonical(block, bounds, layout.tab))
+    if not canonical:
+        if not _is_canonical(block, bounds, layout.tab):
+            block, kept = _canonical(block, layout.tab)
+            lines = lines[kept]
+        bounds, kinds = _bounds(block, sep[0])
+    if not _has_pattern(kinds, sep[0], ncols, lines.size):
+        newlines = bounds[kinds == 10]
+        counts = np.bincount(np.searchsorted(newlines, bounds[kinds != 10]),
+                             minlength=lines.size) + 1
+        bad = int(np.flatnonzero(counts != ncols)[0])
+        if error is None or lines[bad] < error.line:
+            error = layout.count_error(int(counts[bad]), path, int(lines[bad]))
+        block = block[:newlines[bad - 1] + 1] if bad else b""
+        lines = lines[:bad]
+    if canonical:  # nothing but single separators and newlines between non-empty fields
+        tokens = block.split()
+        width = _column_width(bounds, ncols, layout.id_index)
+    else:
+        tokens = block.replace(b"\n", sep).split(sep)
+        tokens.pop()  # after the last newline
+        width = None
+    # numpy finds the width of a bytes array in a pass of its own unless told it
+    ids = np.array(tokens[layout.id_index::ncols], dtype=f"S{width}" if width else bytes)
+    values = tokens[layout.value_index::ncols]
+    # Underscores in the score column (float() takes "1_5"): none in the block, or as many in
+    # the ids as in a block of two columns, rules them out without joining the tokens.
+    underscores = block.count(b"_") if layout.what == "score" else 0
+    if underscores and ncols == 2 and np.count_nonzero(ids.view(np.uint8) == 95) == underscores:
+        underscores = 0
+    return _Block(ids, values, lines, block.isascii(), underscores > 0), error
+
+
+def _check_values(block, layout, path):
+    """The parsed values of ``block`` (float64 scores or a bona fide mask), or the error for
+    its first bad line (an empty id, a bad value)."""
+    errors = []
+    empty = np.flatnonzero(block.ids == b"")
+    if empty.size:
+        errors.append((int(block.lines[empty[0]]), InputError("empty id", path,
+                                                              int(block.lines[empty[0]]))))
+    tokens = block.values
+    if layout.what == "label":
+        # One byte longer than "bonafide": a longer token is cut, and still matches neither.
+        labels = np.array(tokens, dtype="S9")
+        values = labels == b"bonafide"
+        bad = np.flatnonzero(~(values | (labels == b"spoof")))
+        if bad.size:
+            i = int(bad[0])
+            errors.append((int(block.lines[i]), InputError(
+                f"unknown label '{_text(tokens[i])}' for '{_text(block.ids[i])}' (expected one "
+                f"of {', '.join(LABELS)})", path, int(block.lines[i]))))
+    else:
+        # numpy converts bytes as float() does; of what _SCORE_TOKEN refuses, float() takes only
+        # non-ASCII digits and digit grouping ("1_5"), so those two bytes send us to the regex.
+        try:
+            if not block.ascii or block.underscores:
+                joined = b"".join(tokens)
+                if not joined.isascii() or b"_" in joined:
+                    raise ValueError
+            values = np.array(tokens, dtype=np.float64)
+        except ValueError:
+            values = None
+            i = next(i for i, t in enumerate(tokens) if _is_bad_score(t))  # there is one
+            errors.append((int(block.lines[i]), InputError(
+                f"bad score '{_text(tokens[i])}' for '{_text(block.ids[i])}'", path,
+                int(block.lines[i]))))
+        else:
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                i = int(bad[0])
+                errors.append((int(block.lines[i]), InputError(
+                    f"non-finite score '{_text(tokens[i])}' for '{_text(block.ids[i])}'", path,
+                    int(block.lines[i]))))
+    if errors:
+        return None, min(errors, key=lambda e: e[0])[1]
+    return values, None
+
+
+def _is_bad_score(token):
+    try:
+        _score_value(token.decode("utf-8"))
+    except ValueError:
+        return True
     return False
 
 
-def read_protocol(path):
-    """An ASVspoof5 protocol as an ordered ``{utt: {column: value}}`` dict (strict)."""
-    table = {}
-    for lineno, fields in iter_lines(path):
-        if len(fields) != len(PROTOCOL_COLUMNS):
-            raise InputError(f"expected the {len(PROTOCOL_COLUMNS)} ASVspoof5 protocol columns "
-                             f"({' '.join(PROTOCOL_COLUMNS)}), got {len(fields)}", path, lineno)
-        utt = fields[PROTOCOL_ID]
-        if utt in table:
-            raise InputError(f"duplicate id '{utt}'", path, lineno)
-        _parse_label(fields[PROTOCOL_KEY], utt, path, lineno)
-        table[utt] = dict(zip(PROTOCOL_COLUMNS, fields))
-    return table
+def _text(token):
+    return token.decode("utf-8") if isinstance(token, bytes) else str(token)
 
 
-def read_key(path):
-    """Read a key (ASVspoof5 TSV or protocol, Kaldi utt2lab) into an ordered ``{utt: label}``."""
-    if _read_header(path) is not None:
-        table = _read_columns(path, LABEL_COLUMN, _parse_label)
-    elif is_protocol(path):
-        table = {utt: row["key"] for utt, row in read_protocol(path).items()}
-    else:
-        table = read_labels(path)
-    return _non_empty(table, path, "labels")
+def _read_columns(path, value_column, duplicates=True):
+    """``(ids, values, line numbers)`` of a score file or key, all lines checked (see the module
+    docstring); ids as numpy bytes, values float64 scores or a bona fide mask.
 
-
-def find_line(path, utt):
-    """The line of ``utt`` in a score file, key or Kaldi table (None if absent); for messages."""
-    header = _read_header(path)
-    if header is None:
-        lines = ((lineno, fields[0]) for lineno, fields in iter_lines(path))
-    else:
-        # Any column but the id would do; the header is known to hold the id column.
-        lines = ((lineno, u) for lineno, u, _ in _iter_columns(path, ID_COLUMN))
-    return next((lineno for lineno, key in lines if key == utt), None)
-
-
-def check_same_ids(table, path, other, other_path):
-    """Raise unless both tables hold the same ids; names the first stray id and how many."""
-    for a, a_path, b, b_path in ((table, path, other, other_path),
-                                 (other, other_path, table, path)):
-        missing = [utt for utt in a if utt not in b]
-        if missing:
-            raise InputError(f"{len(missing)} id(s) here are missing from {b_path}, the first "
-                             f"is '{missing[0]}'", a_path, find_line(a_path, missing[0]))
-
-
-def split_by_label(scores, key, key_path):
-    """``(bonafide_scores, spoof_scores)`` as float64 arrays in key order.
-
-    Call :func:`check_same_ids` first; a key with only one class is an error since no metric
-    can be computed from it.
+    ``duplicates=False`` leaves repeated ids of an otherwise valid file to the caller (a join
+    sorts the ids anyway and finds them for free).
     """
-    bona = np.array([scores[utt] for utt, lab in key.items() if lab == "bonafide"],
-                    dtype=np.float64)
-    spoof = np.array([scores[utt] for utt, lab in key.items() if lab == "spoof"],
-                     dtype=np.float64)
-    for array, what in ((bona, "bona fide"), (spoof, "spoof")):
-        if array.size == 0:
-            raise InputError(f"the key has no {what} trials", key_path)
-    return bona, spoof
+    layout = _layout(path, value_column)
+    parts, error = [], None
+    first_line = layout.header_line + 1
+    for block in _blocks(path, layout.header_line):
+        lines_in_block = block.count(b"\n")
+        block, error = _split_block(block, first_line, lines_in_block, layout, path)
+        first_line += lines_in_block
+        values, value_error = _check_values(block, layout, path)
+        if value_error is not None:
+            # Lines after the bad value are not part of the file as far as checks go.
+            if error is None or value_error.line < error.line:
+                error = value_error
+            keep = np.flatnonzero(block.lines <= error.line).size
+            block = _Block(block.ids[:keep], [], block.lines[:keep])
+            values = np.zeros(keep)
+        parts.append((block, values))
+        if error is not None:
+            break
+    ids = np.concatenate([b.ids for b, _ in parts]) if parts else np.array([], dtype=bytes)
+    lines = np.concatenate([b.lines for b, _ in parts]) if parts else np.array([], dtype=np.int64)
+    duplicate = _first_duplicate(ids) if duplicates or error is not None else None
+    if duplicate is not None and (error is None or lines[duplicate] <= error.line):
+        error = InputError(f"duplicate id '{_text(ids[duplicate])}'", path, int(lines[duplicate]))
+    if error is not None:
+        raise error
+    if not ids.size:
+        raise InputError(f"no {layout.what}s in the file", path)
+    return ids, np.concatenate([v for _, v in parts]), lines
 
 
-def write_scores(path, utts, scores):
-    """Write ``llr.txt`` atomically; scores in shortest round-trip form, so no precision is lost."""
-    utts = list(utts)
-    scores = [float(s) for s in scores]
-    if len(utts) != len(scores):
-        raise ValueError(f"{len(utts)} ids but {len(scores)} scores")
+# --- ids: sorting, duplicates and the join, on numeric keys -------------------------------------
+
+def _id_keys(*arrays):
+    """One uint64 per id, equal iff the ids are equal (the same mapping for all ``arrays``), or
+    None when the ids vary too much to fit in 64 bits.
+
+    Byte positions that hold the same byte in every id say nothing and are dropped: when the
+    others lie within 8 bytes (``E_0000193571``: the digits), those bytes are the key; else each
+    varying position is packed with as many bits as its distinct bytes need.
+    """
+    width = 8 * -(-max(a.dtype.itemsize for a in arrays) // 8)  # whole 64-bit words
+    matrices = [np.ascontiguousarray(a.astype(f"S{width}", copy=False)).view(np.uint8)
+                .reshape(a.size, width) for a in arrays]
+    # The bytes that differ from the first id somewhere, found word by word.
+    first_id = next(m[0] for m in matrices if m.size).view(np.uint64)
+    differs = np.zeros_like(first_id)
+    for m in matrices:
+        if m.size:
+            differs |= np.bitwise_or.reduce(m.view(np.uint64) ^ first_id, axis=0)
+    varying = np.flatnonzero(differs.view(np.uint8))
+    if varying.size == 0:
+        return [np.zeros(a.size, dtype=np.uint64) for a in arrays]
+    first, last = int(varying[0]), int(varying[-1]) + 1
+    if last - first <= 8:
+        keys = []
+        for m in matrices:
+            window = np.zeros((m.shape[0], 8), dtype=np.uint8)
+            window[:, 8 - (last - first):] = m[:, first:last]
+            keys.append(window.view(">u8").ravel().astype(np.uint64))
+        return keys
+    keys = [np.zeros(a.size, dtype=np.uint64) for a in arrays]
+    bits = 0
+    for column in varying:
+        present = np.zeros(256, dtype=bool)
+        for m in matrices:
+            present |= np.bincount(m[:, column], minlength=256) > 0
+        need = int(np.count_nonzero(present) - 1).bit_length()
+        bits += need
+        if bits > 64:
+            return None
+        rank = (np.cumsum(present) - 1).astype(np.uint64)
+        for key, m in zip(keys, matrices):
+            key <<= np.uint64(need)
+            key |= rank[m[:, column]]
+    return keys
+
+
+def _sort_order(ids):
+    """``argsort`` of a bytes array, by its big-endian 64-bit words."""
+    width = ids.dtype.itemsize
+    words = -(-width // 8)
+    padded = np.zeros((ids.size, 8 * words), dtype=np.uint8)
+    padded[:, :width] = ids.view(np.uint8).reshape(ids.size, width)
+    columns = padded.view(">u8").reshape(ids.size, words)
+    return np.lexsort(columns.T[::-1])
+
+
+def _first_duplicate(ids):
+    """Index of the first id that repeats an earlier one, or None."""
+    if ids.size < 2:
+        return None
+    keys = _id_keys(ids)
+    if keys is None:
+        sorted_ids = ids[_sort_order(ids)]
+        unique = not np.any(sorted_ids[1:] == sorted_ids[:-1])
+    else:
+        sorted_keys = np.sort(keys[0])
+        unique = not np.any(sorted_keys[1:] == sorted_keys[:-1])
+    if unique:
+        return None
     seen = set()
-    with atomic_open(path) as f:
-        f.write(f"{ID_COLUMN}\t{SCORE_COLUMN}\n")
-        for utt, score in zip(utts, scores):
-            if not utt or any(c.isspace() for c in utt):
-                raise InputError(f"id {utt!r} is empty or contains whitespace", path)
-            if utt in seen:
-                raise InputError(f"duplicate id '{utt}'", path)
-            if not math.isfinite(score):
-                raise InputError(f"non-finite score {score} for '{utt}'", path)
-            seen.add(utt)
-            f.write(f"{utt}\t{score!r}\n")
+    for i, utt in enumerate(ids.tolist()):
+        if utt in seen:
+            return i
+        seen.add(utt)
+    return None  # not reached
 
 
-# --- fast path for large files -----------------------------------------------------------------
-#
-# The readers above build a dict entry per line and check everything with a line number at hand;
-# that is the reference behaviour, and it costs several seconds per million lines. The fast path
-# below parses well-formed files column-wise with numpy and delegates to the strict readers the
-# moment anything looks unusual (a blank line, odd whitespace, non-ASCII bytes, a bad field count,
-# a bad value, duplicate or mismatched ids): so on bad input the message is the strict reader's,
-# and on good input the numbers are the same (the tests compare both paths).
+def align_ids(ids, other):
+    """Index ``i`` with ``other[i] == ids`` when both hold the same unique ids, else None."""
+    if ids.shape != other.shape or ids.size == 0:
+        return None
+    if np.array_equal(ids, other):
+        return np.arange(ids.size) if _first_duplicate(ids) is None else None
+    keys = _id_keys(ids, other)
+    if keys is None:
+        order, other_order = _sort_order(ids), _sort_order(other)
+        sorted_ids = ids[order]
+        if (np.any(sorted_ids[1:] == sorted_ids[:-1])
+                or not np.array_equal(sorted_ids, other[other_order])):
+            return None
+        index = np.empty(ids.size, dtype=np.int64)
+        index[order] = other_order
+        return index
+    key, other_key = keys
+    other_order = np.argsort(other_key)
+    sorted_other = other_key[other_order]
+    if np.any(sorted_other[1:] == sorted_other[:-1]):
+        return None
+    position = np.searchsorted(sorted_other, key)
+    np.minimum(position, ids.size - 1, out=position)
+    if not np.array_equal(sorted_other[position], key):
+        return None
+    hit = np.zeros(ids.size, dtype=bool)
+    hit[position] = True
+    if not hit.all():  # a repeated id in ``ids``
+        return None
+    return other_order[position]
 
-_CHUNK_BYTES = 32 << 20
 
+# --- the public readers -------------------------------------------------------------------------
 
 class Trials(NamedTuple):
     """Scored trials in key order: ids (numpy bytes), LLR scores (float64), bona fide mask."""
@@ -256,238 +483,82 @@ class Trials(NamedTuple):
         return [utt.decode("utf-8") for utt in self.ids.tolist()]
 
 
-def _layout(path):
-    """``(header_columns or None, separator, number of columns)`` from the first line, or None."""
-    try:
-        with open(path, "rb") as f:
-            first = f.readline()
-    except FileNotFoundError:
-        raise InputError("file not found", path) from None
-    except OSError as e:  # a directory, no permission, ...
-        raise InputError(f"cannot read the file ({e.strerror or e})", path) from None
-    if not first.endswith(b"\n") or not first.isascii():
-        return None
-    fields = first[:-1].split()
-    if not fields:
-        return None
-    if b"filename" in fields:
-        if b"\t" not in first or b" " in first:
-            return None
-        return [c.decode() for c in first[:-1].split(b"\t")], b"\t", first.count(b"\t") + 1
-    separator = b"\t" if b"\t" in first else b" "
-    return None, separator, first.count(separator) + 1
+def _as_dict(ids, values):
+    return dict(zip((u.decode("utf-8") for u in ids.tolist()), values))
 
 
-def _fast_columns(path, wanted, counts=None):
-    """``{column index: list of bytes tokens}`` for a cleanly separated ASCII file, else None.
-
-    Clean means: one separator (tab or single space) between fields, none at the line ends, the
-    same number of fields on every line, no blank line, no other control character. ``counts``,
-    a ``{byte: 0}`` dict, gets how often each of those bytes occurs in the lines read.
-    """
-    layout = _layout(path)
-    if layout is None:
-        return None
-    header, separator, ncols = layout
-    other = b" " if separator == b"\t" else b"\t"
-    columns = {i: [] for i in wanted}
-    if max(wanted) >= ncols:
-        return None
-    with open(path, "rb") as f:
-        if header is not None:
-            f.readline()
-        tail = b""
-        while True:
-            block = f.read(_CHUNK_BYTES)
-            if not block:
-                if tail:
-                    return None  # the last line has no newline: let the strict reader judge
-                break
-            block = tail + block
-            cut = block.rfind(b"\n") + 1
-            block, tail = block[:cut], block[cut:]
-            if not block:
-                continue
-            if not _clean(block, separator, other, ncols):
-                return None
-            for byte in counts or ():
-                counts[byte] += block.count(byte)
-            tokens = block.replace(b"\n", separator).split(separator)
-            tokens.pop()  # after the last newline
-            for i in wanted:
-                columns[i].extend(tokens[i::ncols])
-    return columns
+def read_scores(path):
+    """Read a score file into an ordered ``{utt: score}`` dict of finite floats."""
+    ids, values, _ = _read_columns(path, SCORE_COLUMN)
+    return _as_dict(ids, values.tolist())
 
 
-def _clean(block, separator, other, ncols):
-    if not block.isascii() or other in block or b"\n\n" in block or block.startswith(b"\n"):
-        return False
-    raw = np.frombuffer(block, dtype=np.uint8)
-    control = raw < 32
-    if np.count_nonzero(control) != np.count_nonzero(raw == 10) + np.count_nonzero(raw == 9):
-        return False  # \r, \f, \v, ... : the strict reader knows what to make of them
-    newlines = np.flatnonzero(raw == 10)
-    seps = np.flatnonzero(raw == separator[0])
-    if seps.size != (ncols - 1) * newlines.size:
-        return False
-    if seps.size:
-        # Exactly ncols-1 separators on each line, none first or last on a line.
-        if not np.array_equal(np.bincount(np.searchsorted(newlines, seps),
-                                          minlength=newlines.size),
-                              np.full(newlines.size, ncols - 1)):
-            return False
-        sep = separator[0]
-        # No separator first or last on a line, and never two in a row (an empty field).
-        if (raw[0] == sep or np.any(raw[newlines[:-1] + 1] == sep)
-                or np.any(raw[newlines - 1] == sep)):
-            return False
-        if np.any(np.diff(seps) == 1):
-            return False
-    return True
-
-
-def _fast_scores(path):
-    """``(ids, scores)`` or None."""
-    layout = _layout(path)
-    if layout is None:
-        return None
-    header, _, ncols = layout
-    if header is None:
-        if ncols != 2:
-            return None
-        id_index, value_index = 0, 1
-    else:
-        if SCORE_COLUMN not in header:
-            return None
-        id_index, value_index = header.index(ID_COLUMN), header.index(SCORE_COLUMN)
-    counts = {b"_": 0}
-    columns = _fast_columns(path, [id_index, value_index], counts)
-    if columns is None or not columns[id_index]:
-        return None
-    ids = np.array(columns.pop(id_index))
-    tokens = columns.pop(value_index)
-    # numpy parses bytes as float() does; of what _SCORE_TOKEN refuses, the only ASCII it takes
-    # is digit grouping ("1_5" = 15.0): let the strict reader name such a line. With two columns
-    # the ids hold every underscore unless a score has one (cheaper than scanning the scores).
-    if counts[b"_"]:
-        if ncols == 2:
-            in_ids = np.count_nonzero(ids.view(np.uint8) == ord("_"))
-            if in_ids != counts[b"_"]:
-                return None
-        elif b"_" in b"".join(tokens):
-            return None
-    try:
-        scores = np.array(tokens, dtype=np.float64)
-    except ValueError:
-        return None
-    if not np.isfinite(scores).all():
-        return None
-    return ids, scores
-
-
-def _fast_key(path):
-    """``(ids, is_bona)`` or None."""
-    layout = _layout(path)
-    if layout is None:
-        return None
-    header, _, ncols = layout
-    if header is not None:
-        if LABEL_COLUMN not in header:
-            return None
-        id_index, label_index = header.index(ID_COLUMN), header.index(LABEL_COLUMN)
-    elif ncols == 2:
-        id_index, label_index = 0, 1
-    elif ncols == len(PROTOCOL_COLUMNS):
-        id_index, label_index = PROTOCOL_ID, PROTOCOL_KEY
-    else:
-        return None
-    columns = _fast_columns(path, [id_index, label_index])
-    if columns is None or not columns[id_index]:
-        return None
-    labels = np.array(columns.pop(label_index))
-    is_bona = labels == b"bonafide"
-    if np.count_nonzero(is_bona) + np.count_nonzero(labels == b"spoof") != labels.size:
-        return None
-    return np.array(columns.pop(id_index)), is_bona
-
-
-def _sort_order(ids):
-    """``argsort`` of a bytes array, via big-endian 64-bit words (faster than comparing strings)."""
-    width = ids.dtype.itemsize
-    words = -(-width // 8)
-    padded = np.zeros((ids.size, 8 * words), dtype=np.uint8)
-    padded[:, :width] = ids.view(np.uint8).reshape(ids.size, width)
-    columns = padded.view(">u8").reshape(ids.size, words)
-    if words == 1:
-        return np.argsort(columns[:, 0], kind="stable")
-    return np.lexsort(columns.T[::-1])
-
-
-def align_ids(ids, other):
-    """Index ``i`` with ``other[i] == ids`` when both hold the same unique ids, else None."""
-    if ids.shape != other.shape or ids.size == 0:
-        return None
-    order = _sort_order(ids)
-    sorted_ids = ids[order]
-    if np.any(sorted_ids[1:] == sorted_ids[:-1]):
-        return None
-    if np.array_equal(ids, other):
-        return np.arange(ids.size)
-    other_order = _sort_order(other)
-    if not np.array_equal(sorted_ids, other[other_order]):
-        return None
-    index = np.empty(ids.size, dtype=np.int64)
-    index[order] = other_order
-    return index
-
-
-def _strict_trials(scores_path, key_path):
-    scores = read_scores(scores_path)
-    key = read_key(key_path)
-    check_same_ids(scores, scores_path, key, key_path)
-    split_by_label(scores, key, key_path)  # raises on an empty class
-    ids = np.array([utt.encode("utf-8") for utt in key])
-    values = np.array([scores[utt] for utt in key], dtype=np.float64)
-    is_bona = np.array([lab == "bonafide" for lab in key.values()])
-    return Trials(ids, values, is_bona)
-
-
-def read_trials(scores_path, key_path):
-    """Scores joined to the key by id, checked as strictly as :func:`read_scores` and
-    :func:`read_key` do, in key order; fast for millions of trials."""
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # millions of short-lived tokens: the cyclic collector only costs time here
-    try:
-        fast_scores = _fast_scores(scores_path)
-        fast_key = _fast_key(key_path) if fast_scores is not None else None
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    if fast_scores is not None and fast_key is not None:
-        key_ids, is_bona = fast_key
-        score_ids, values = fast_scores
-        index = align_ids(key_ids, score_ids)
-        if index is not None and is_bona.any() and not is_bona.all():
-            return Trials(key_ids, values[index], is_bona)
-    return _strict_trials(scores_path, key_path)
+def read_key(path):
+    """Read a key (ASVspoof5 TSV or protocol, Kaldi utt2lab) into an ordered ``{utt: label}``."""
+    ids, is_bona, _ = _read_columns(path, LABEL_COLUMN)
+    return _as_dict(ids, np.where(is_bona, "bonafide", "spoof").tolist())
 
 
 def read_score_column(path):
     """``(ids, scores)`` of a score file as numpy arrays, in file order, strictly checked."""
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        fast = _fast_scores(path)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    if fast is not None:
-        ids, values = fast
-        if align_ids(ids, ids) is not None:  # no duplicates
-            return ids, values
-    table = read_scores(path)
-    return (np.array([utt.encode("utf-8") for utt in table]),
-            np.fromiter(table.values(), dtype=np.float64, count=len(table)))
+    ids, values, _ = _read_columns(path, SCORE_COLUMN)
+    return ids, values
+
+
+def read_trials(scores_path, key_path):
+    """Scores joined to the key by id, every line of both checked, in key order."""
+    score_ids, values, _ = _read_columns(scores_path, SCORE_COLUMN, duplicates=False)
+    key_ids, is_bona, _ = _read_columns(key_path, LABEL_COLUMN, duplicates=False)
+    index = align_ids(key_ids, score_ids)
+    if index is None:  # a repeated or a stray id: the full checks name its line, scores first
+        score_ids = _read_columns(scores_path, SCORE_COLUMN)[0]
+        key_ids = _read_columns(key_path, LABEL_COLUMN)[0]
+        join_scores(score_ids, scores_path, key_ids, key_path)
+    for present, what in ((is_bona.any(), "bona fide"), (not is_bona.all(), "spoof")):
+        if not present:
+            raise InputError(f"the key has no {what} trials", key_path)
+    return Trials(key_ids, values[index], is_bona)
+
+
+def _fields(line, tab):
+    if tab:
+        return [f.strip(_SPACE) for f in line.rstrip(b"\n").split(b"\t")]
+    return line.split()
+
+
+def find_line(path, utt):
+    """The line of ``utt`` in a score file, key, protocol or Kaldi table (None if absent); for
+    messages, so the first line holding it as its id, fields split as the reader splits them."""
+    first = _first_line(path)
+    if first is None:
+        return None
+    header_line, line = first
+    tab = b"\t" in line
+    fields = _fields(line, tab)
+    if ID_COLUMN.encode() in fields:
+        index = fields.index(ID_COLUMN.encode())
+    else:
+        header_line, tab = 0, False
+        is_protocol = protocol.looks_like_protocol([f.decode("utf-8", "replace") for f in fields])
+        index = protocol.ID if is_protocol else 0
+    target = utt.encode("utf-8")
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, 1):
+            if lineno > header_line:
+                fields = _fields(line, tab)
+                if len(fields) > index and fields[index] == target:
+                    return lineno
+    return None
+
+
+def check_same_ids(table, path, other, other_path):
+    """Raise unless both tables hold the same ids; names the first stray id and how many."""
+    for a, a_path, b, b_path in ((table, path, other, other_path),
+                                 (other, other_path, table, path)):
+        missing = [utt for utt in a if utt not in b]
+        if missing:
+            raise InputError(f"{len(missing)} id(s) here are missing from {b_path}, the first "
+                             f"is '{missing[0]}'", a_path, find_line(a_path, missing[0]))
 
 
 def join_scores(ids, path, other_ids, other_path):
@@ -502,3 +573,23 @@ def join_scores(ids, path, other_ids, other_path):
         check_same_ids(a, path, b, other_path)
         raise InputError(f"the ids do not match those of {path}", other_path)  # not reached
     return index
+
+
+def write_scores(path, utts, scores):
+    """Write ``llr.txt`` atomically; scores in shortest round-trip form, so no precision is lost."""
+    utts = list(utts)
+    scores = [float(s) for s in scores]
+    if len(utts) != len(scores):
+        raise ValueError(f"{len(utts)} ids but {len(scores)} scores")
+    seen = set()
+    with atomic_open(path) as f:
+        f.write(f"{ID_COLUMN}\t{SCORE_COLUMN}\n")
+        for utt, score in zip(utts, scores):
+            if not utt or any(c.isspace() for c in utt):
+                raise InputError(f"id {utt!r} is empty or contains whitespace", path)
+            if utt in seen:
+                raise InputError(f"duplicate id '{utt}'", path)
+            if not math.isfinite(score):
+                raise InputError(f"non-finite score {score} for '{utt}'", path)
+            seen.add(utt)
+            f.write(f"{utt}\t{score!r}\n")

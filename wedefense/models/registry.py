@@ -14,8 +14,15 @@ the keys it accepts.
 
 The SSL front-end (``frontend: ssl``, ``wedefense.frontend.ssl``, needs ``transformers``) gives
 all hidden layers and goes only with the SSL back-ends in ``SSL_BACKBONES`` (SSL_MHFA,
-SSL_AASIST, SSL_Pool, SSL_SLS, SSL_Res1D, SSL_Nes2Net, SSL_gMLP); their
-``model_args.num_layers`` defaults to the front-end's.
+SSL_AASIST, SSL_Pool, SSL_SLS_Utt, SSL_Res1D, SSL_Nes2Net, SSL_gMLP); their
+``model_args.num_layers`` defaults to the front-end's. SSL_SLS_Utt is the utterance-level SLS
+detector (``wedefense.models.sls``); SSL_SLS is the frame-level one for localization.
+
+Localization models (``FRAME_BACKBONES``: FrameCNN on fbank-like front-ends; SSL_FrameMHFA,
+SSL_SLS, SSL_MultiReso on ``ssl``) build a :class:`~wedefense.models.frame_model.FrameSpoofModel`
+(``task: localization``): ``frame_resolution`` (seconds, default 0.02) sets the output hop and the
+backbone's ``time_pool``; ``frame_head`` (``linear``, or ``multireso``, the default for
+SSL_MultiReso) and ``frame_head_args`` the head. They take no ``projection_args``.
 """
 
 import inspect
@@ -27,6 +34,7 @@ from wedefense.frontend.spectrogram import LogSpectrogram, RawWaveform
 from wedefense.frontend.ssl import SSLFrontend
 from wedefense.models import (
     aasist,
+    frame_cnn,
     gmlp,
     lcnn,
     mhfa,
@@ -36,7 +44,9 @@ from wedefense.models import (
     resnet,
     sls,
     ssl_backends,
+    ssl_frame_backends,
 )
+from wedefense.models.frame_model import HEADS, FrameSpoofModel
 from wedefense.models.pooling import POOLING
 from wedefense.models.projections import build_projection
 from wedefense.models.spoof_model import SpoofModel
@@ -48,9 +58,16 @@ BACKBONES = {"ResNet18": resnet.ResNet18, "ResNet34": resnet.ResNet34,
              "LCNN_LSTM": lcnn.LCNN_LSTM, "AASIST": aasist.AASIST, "AASIST_L": aasist.AASIST_L,
              "RawNet2": rawnet2.RawNet2}
 SSL_BACKBONES = {"SSL_MHFA": mhfa.MHFA, "SSL_AASIST": ssl_backends.SSLAASIST,
-                 "SSL_Pool": ssl_backends.SSLPool, "SSL_SLS": sls.SLS, "SSL_Res1D": res1d.Res1D,
-                 "SSL_Nes2Net": nes2net.Nes2Net, "SSL_gMLP": gmlp.GMLP}
+                 "SSL_Pool": ssl_backends.SSLPool, "SSL_SLS_Utt": sls.SLS,
+                 "SSL_Res1D": res1d.Res1D, "SSL_Nes2Net": nes2net.Nes2Net,
+                 "SSL_gMLP": gmlp.GMLP}
+SSL_FRAME_BACKBONES = {"SSL_FrameMHFA": ssl_frame_backends.SSLFrameMHFA,
+                       "SSL_SLS": ssl_frame_backends.SSLSLS,
+                       "SSL_MultiReso": ssl_frame_backends.SSLFrameProj}
+FRAME_BACKBONES = {"FrameCNN": frame_cnn.FrameCNN, **SSL_FRAME_BACKBONES}
+SSL_BACKBONES.update(SSL_FRAME_BACKBONES)
 BACKBONES.update(SSL_BACKBONES)
+BACKBONES["FrameCNN"] = frame_cnn.FrameCNN
 FRONTENDS = {"fbank": KaldiFbank, "lfcc": LFCC, "spectrogram": LogSpectrogram,
              "raw": RawWaveform, "ssl": SSLFrontend}
 # builders that pass their keyword arguments on to a class: the class's signature is theirs,
@@ -137,6 +154,11 @@ def build_model(config):
     model_args.setdefault("feat_dim", frontend.feature_dim)
     if ssl:
         model_args.setdefault("num_layers", frontend.num_layers)
+    if name in FRAME_BACKBONES:
+        return _build_frame_model(config, frontend, model_args)
+    if config.get("task", "detection") != "detection":
+        raise InputError(f"model '{name}' is an utterance-level detector; task "
+                         f"'{config['task']}' needs one of {', '.join(sorted(FRAME_BACKBONES))}")
     backbone = BACKBONES[name](**model_args)
     classes = list(config["classes"])
     projection_args = dict(config.get("projection_args") or {})
@@ -150,6 +172,50 @@ def build_model(config):
     projection = build_projection(backbone.embed_dim, len(classes), **projection_args)
     return SpoofModel(frontend, backbone, projection,
                          mean_norm=config.get("mean_norm", frontend_name not in ("raw", "ssl")))
+
+
+def frame_bonafide_index(config):
+    """Column of ``bonafide`` among a localization model's two classes (frame labels are
+    binary: bona fide or spoof)."""
+    classes = list(config["classes"])
+    names = bonafide_class_names(config.get("bonafide_classes"))
+    if len(classes) != 2 or len(names) != 1 or names[0] not in classes:
+        raise InputError(f"a localization model needs two classes, one of them bona fide "
+                         f"({names}); got classes {classes}")
+    return classes.index(names[0])
+
+
+def _build_frame_model(config, frontend, model_args):
+    name = config["model"]
+    if config.get("task", "localization") != "localization":
+        raise InputError(f"model '{name}' scores frames: it needs task 'localization', "
+                         f"not '{config['task']}'")
+    if config.get("projection_args"):
+        raise InputError(f"projection_args do not apply to the localization model '{name}' "
+                         "(its head is frame_head / frame_head_args)")
+    sample_rate = (config.get("dataset_args") or {}).get("sample_rate", 16000)
+    resolution = float(config.get("frame_resolution", 0.02))
+    hop = resolution * sample_rate
+    shift = getattr(frontend, "frame_shift", None)
+    if not shift:
+        raise InputError(f"model '{name}' needs a framed front-end (fbank, lfcc, spectrogram, "
+                         f"ssl), not '{config.get('frontend', 'fbank')}'")
+    pool = hop / shift
+    if abs(hop - round(hop)) > 1e-6 or pool < 1 or abs(pool - round(pool)) > 1e-6:
+        raise InputError(f"frame_resolution {resolution} s is not a whole multiple of the "
+                         f"front-end's frame shift ({frontend.frame_shift} samples at "
+                         f"{sample_rate} Hz)")
+    model_args.setdefault("time_pool", int(round(pool)))
+    backbone = BACKBONES[name](**model_args)
+    head_name = config.get("frame_head", "multireso" if name == "SSL_MultiReso" else "linear")
+    if head_name not in HEADS:
+        raise InputError(f"unknown frame_head '{head_name}' (known: {', '.join(HEADS)})")
+    head_args = dict(config.get("frame_head_args") or {})
+    _check_section("frame_head_args", head_args, HEADS[head_name], skip=("in_dim", "num_classes"))
+    head = HEADS[head_name](backbone.embed_dim, len(config["classes"]), **head_args)
+    return FrameSpoofModel(frontend, backbone, head, int(round(hop)), frame_bonafide_index(config),
+                           mean_norm=config.get("mean_norm", config.get("frontend", "fbank")
+                                                not in ("raw", "ssl")))
 
 
 def count_parameters(module):

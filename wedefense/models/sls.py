@@ -51,7 +51,7 @@ class SLS(nn.Module):
 
     def __init__(self, feat_dim=1024, num_layers=None, pooled_frames=67, hidden_dim=1024):
         super().__init__()
-        _check_ssl_input("SSL_SLS", num_layers)
+        _check_ssl_input("SSL_SLS_Utt", num_layers)
         self.layer_score = nn.Linear(feat_dim, 1)
         self.first_bn = nn.BatchNorm2d(1)
         self.pooled_frames = pooled_frames
@@ -62,7 +62,7 @@ class SLS(nn.Module):
 
     def forward(self, hidden, frame_lengths):
         if hidden.size(2) < self.min_frames:
-            raise ValueError(f"SSL_SLS needs at least {self.min_frames} frames, "
+            raise ValueError(f"SSL_SLS_Utt needs at least {self.min_frames} frames, "
                              f"got a batch of {hidden.size(2)}")
         lengths = frame_lengths.to(hidden.device)
         mask = time_mask(lengths, hidden.size(2), hidden.dtype)          # (B, T)

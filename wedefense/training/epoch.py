@@ -36,7 +36,7 @@ def train_one_epoch(task, state, ddp_model, loader, epoch, steps_per_epoch, conf
     elapsed = time.time() - t0
     summary = {"loss": total_loss / seen, "acc": correct / seen,
                "lr": optimizer.param_groups[0]["lr"], "grad_norm": float(grad_norm),
-               "chunks_per_s": seen * world_size / elapsed}
+               f"{getattr(task, 'count_unit', 'chunks')}_per_s": seen * world_size / elapsed}
     if state.margin_scheduler is not None:
         summary["margin"] = state.margin_scheduler.margin
     return summary

@@ -32,7 +32,7 @@ def resolve_config(args, overrides):
 
 def check_training_options(config, task):
     """Options only validation reads fail here, at start-up, not after the first epoch."""
-    metric = config.get("best_metric", "eer")
+    metric = config.setdefault("best_metric", task.metrics[0])  # detection: eer
     if metric not in task.metrics:
         raise InputError(f"best_metric '{metric}' is not one of {', '.join(task.metrics)}")
     options = config.get("validation_args") or {}

@@ -16,7 +16,9 @@ checkpoints, early stopping, logging); a task owns what differs. A task is an ob
   loss of one loader batch in its own format (detection: ``(wavs, labels)``; localization:
   ``(wavs, lengths, frame_labels)``), not yet backpropagated;
 - ``validate(model, dev, config, rank, world_size, device)`` -> ``{metric: value}``, the same
-  on every rank (a collective).
+  on every rank (a collective);
+- optional: ``training_module(model)``, the module the trainer wraps in DDP and calls in
+  ``train_step`` (default: the model); ``count_unit``, what ``count`` counts (default chunks).
 """
 
 from wedefense.utils.errors import InputError
@@ -27,8 +29,13 @@ def _detection():
     return DetectionTask()
 
 
+def _localization():
+    from wedefense.training.localization import LocalizationTask
+    return LocalizationTask()
+
+
 # name -> factory; imported lazily so a task's dependencies load only when it is used
-TASKS = {"detection": _detection}
+TASKS = {"detection": _detection, "localization": _localization}
 
 
 def build_task(config):

@@ -65,7 +65,7 @@ def build_training_state(model, config, steps_per_epoch, device):
         model, config))
     scaler = torch.amp.GradScaler(enabled=device.type == "cuda" and config.get("amp") == "fp16")
     return TrainingState(model, optimizer, scheduler, scaler,
-                         build_margin_scheduler(config, model.projection),
+                         build_margin_scheduler(config, getattr(model, "projection", None)),
                          EarlyStopping(config.get("early_stop_patience", -1)))
 
 
@@ -166,7 +166,9 @@ def fit(args, task, config, model, train_items, dev, rank, world_size, device):
         start_epoch = run.resume(ckpt_path)
         if start_epoch is None:
             return
-    ddp_model = DistributedDataParallel(model) if world_size > 1 else model
+    # a task may train through another forward than the model's (localization: all branches)
+    trained = task.training_module(model) if hasattr(task, "training_module") else model
+    ddp_model = DistributedDataParallel(trained) if world_size > 1 else trained
     if config.get("compile"):
         # compiles the training forward; validation and checkpoints use the plain module
         ddp_model = torch.compile(ddp_model)

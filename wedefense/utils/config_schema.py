@@ -121,6 +121,19 @@ def _validation(config):
                               "durations"), {"max_batch_seconds": ">0"}
 
 
+def _frame_head(config):
+    from wedefense.models.frame_model import HEADS
+    name = config.get("frame_head") or ("multireso" if config.get("model") == "SSL_MultiReso"
+                                        else "linear")
+    cls = HEADS.get(name)
+    return None if cls is None else (cls, ("in_dim", "num_classes"), {})
+
+
+def _frame_head_names():
+    from wedefense.models.frame_model import HEADS
+    return tuple(HEADS)
+
+
 def _model_names():
     from wedefense.models.registry import BACKBONES
     return tuple(BACKBONES)
@@ -236,6 +249,17 @@ SCHEMA = (
     Key("compile", "bool", False, "torch.compile the training forward"),
     Key("task", "str", "detection", "what is trained (wedefense.training.task.TASKS)",
         choices=tuple(TASKS)),
+    # localization (task: localization; wedefense/training/localization.py)
+    Key("frame_resolution", "float", 0.02, "localization: seconds per output frame and label "
+        "segment (a whole multiple of the front-end's frame shift)", ">0"),
+    Key("frame_head", "str|null", None, "localization: frame head (default linear; multireso "
+        "for SSL_MultiReso)", choices=_frame_head_names),
+    Key("frame_head_args", "mapping|null", {}, "keyword arguments of the frame head class",
+        signature=_frame_head),
+    Key("loss_args", "mapping|null", {}, "localization loss weights", keys=(
+        Key("frame_weight", "float", 1.0, "frame cross-entropy (padding ignored)", ">=0"),
+        Key("branch_weight", "float", 1.0, "each coarser multi-resolution branch", ">=0"),
+        Key("utterance_weight", "float", 0.0, "utterance cross-entropy", ">=0"))),
     # schedule of the run
     Key("seed", "int", 42, "random seed (plus the rank)"),
     Key("num_epochs", "int", 10, "training epochs", ">=1"),
@@ -243,9 +267,11 @@ SCHEMA = (
     Key("validate_interval", "int", 1, "validate every n epochs", ">=1"),
     Key("early_stop_patience", "int", -1, "epochs without dev improvement; negative: off"),
     Key("best_metric", "str", "eer", "dev metric that picks the best model (lower is better)",
-        choices=("eer", "min_dcf", "act_dcf", "cllr")),
+        choices=("eer", "min_dcf", "act_dcf", "cllr", "segment_eer", "utterance_eer")),
     # written by training into exp/<name>/config.yaml
     Key("class_counts", "list[float]", None, "training examples per class", ">=0", saved=True),
+    Key("frame_class_counts", "list[float]", None, "localization: training frames per class at "
+        "frame_resolution", ">=0", saved=True),
     Key("data_classes", "list[str]", None, "the labels in the data (speed classes)",
         saved=True),
     Key("data", "mapping", None, "the training and dev lists", saved=True, keys=(
