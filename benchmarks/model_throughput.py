@@ -1,5 +1,9 @@
 """CPU training throughput of each zoo model, in 3-second chunks per second.
 
+SSL back-ends (SSL_*) are timed on their own, on random hidden states shaped like XLS-R 300M's
+for the chunk (25 layers x 50 frames/s x 1024; the SSL model itself is the same for all of them
+and dominates on a CPU): their parameter count is the back-end's plus the head.
+
 One training step = waveform batch -> front-end (inside the model, as in training) -> backbone ->
 linear head -> cross-entropy -> backward -> Adam step, on random 16 kHz audio (speed does not
 depend on the content). A few warm-up steps are not timed. Prints a Markdown table; ``--out``
@@ -19,7 +23,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from wedefense.models.registry import build_model, count_parameters  # noqa: E402
+from wedefense.models.projections import build_projection  # noqa: E402
+from wedefense.models.registry import BACKBONES, build_model, count_parameters  # noqa: E402
 
 # the configurations of egs/detection/*/v03_resnet18/conf/{resnet,resnet34,lcnn_lstm,aasist*}
 MODELS = {
@@ -28,7 +33,27 @@ MODELS = {
     "LCNN_LSTM": {"frontend": "lfcc", "frontend_args": {}},
     "AASIST": {"frontend": "raw", "frontend_args": {}},
     "AASIST_L": {"frontend": "raw", "frontend_args": {}},
+    "RawNet2": {"frontend": "raw", "frontend_args": {}},
+    # the published back-end sizes (egs/detection/*/v15_ssl_mhfa/conf/xlsr300m_*.yaml)
+    "SSL_SLS_Utt": {"frontend": "ssl (XLS-R features)", "model_args": {}},
+    "SSL_Res1D": {"frontend": "ssl (XLS-R features)", "model_args": {}},
+    "SSL_Nes2Net": {"frontend": "ssl (XLS-R features)", "model_args": {}},
+    "SSL_gMLP": {"frontend": "ssl (XLS-R features)", "model_args": {}},
 }
+XLSR_LAYERS, XLSR_DIM, XLSR_FRAMES_PER_S = 25, 1024, 50
+
+
+class _BackendOnly(torch.nn.Module):
+    """An SSL back-end plus a linear head, fed hidden states directly."""
+
+    def __init__(self, name):
+        super().__init__()
+        self.backbone = BACKBONES[name](feat_dim=XLSR_DIM, num_layers=XLSR_LAYERS,
+                                        **MODELS[name]["model_args"])
+        self.projection = build_projection(self.backbone.embed_dim, 2)
+
+    def forward(self, hidden, frames, labels):
+        return self.projection(self.backbone(hidden, frames), labels)
 
 
 def machine():
@@ -46,15 +71,21 @@ def machine():
 
 def measure(name, batch_size, seconds, steps, warmup):
     torch.manual_seed(0)
-    config = {"classes": ["bonafide", "spoof"], "model": name, **MODELS[name]}
-    model = build_model(config).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    wavs = 0.1 * torch.randn(batch_size, int(16000 * seconds))
     labels = torch.randint(0, 2, (batch_size,))
+    if name.startswith("SSL_"):
+        model = _BackendOnly(name).train()
+        frames = int(XLSR_FRAMES_PER_S * seconds)
+        inputs = (torch.randn(batch_size, XLSR_LAYERS, frames, XLSR_DIM),
+                  torch.full((batch_size,), frames), labels)
+    else:
+        config = {"classes": ["bonafide", "spoof"], "model": name, **MODELS[name]}
+        model = build_model(config).train()
+        inputs = (0.1 * torch.randn(batch_size, int(16000 * seconds)), None, labels)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     timings = []
     for step in range(warmup + steps):
         start = time.perf_counter()
-        logits = model(wavs, None, labels)
+        logits = model(*inputs)
         loss = model.projection.loss(logits, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -62,7 +93,7 @@ def measure(name, batch_size, seconds, steps, warmup):
         if step >= warmup:
             timings.append(time.perf_counter() - start)
     per_step = sum(timings) / len(timings)
-    return {"model": name, "frontend": config["frontend"], "params": count_parameters(model),
+    return {"model": name, "frontend": MODELS[name]["frontend"], "params": count_parameters(model),
             "s_per_step": per_step, "chunks_per_s": batch_size / per_step}
 
 

@@ -26,8 +26,9 @@ def snapshot(folder):
 
 def test_every_recipe_hands_over_to_the_template():
     template = os.path.join(RECIPES, "TEMPLATE", "detect.sh")
+    # fusion recipes combine other recipes' scores: they have stages of their own
     found = sorted(os.path.relpath(dirpath, RECIPES) for dirpath, _, files in os.walk(RECIPES)
-                   if "run.sh" in files)
+                   if "run.sh" in files and os.path.basename(dirpath) != "fusion")
     assert found == sorted(RECIPE_DIRS)
     for rel in RECIPE_DIRS:
         d = os.path.join(RECIPES, rel)

@@ -298,8 +298,11 @@ def test_ssl_recipe_configs_build_with_a_tiny_architecture(path):
     are checked on a tiny architecture instead."""
     config = load_yaml(path)
     args = dict(config["frontend_args"])
-    assert args.pop("pretrained")
-    config["frontend_args"] = {**args, "config": tiny_config()}
+    if "/demo/" not in path:  # the demo's configs carry their own small random architecture
+        assert args.pop("pretrained")
+        config["frontend_args"] = {**args, "config": tiny_config()}
+    if config["model"] == "SSL_Nes2Net":  # 8 x 8 nested groups need >= 64 channels; 32 here
+        config["model_args"] = {**config["model_args"], "nes_ratio": [4, 2]}
     model = build_model(config)
     groups = build_param_groups(model, config)
     optimizer = getattr(torch.optim, config["optimizer"])(groups, **config["optimizer_args"])

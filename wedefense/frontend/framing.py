@@ -7,6 +7,7 @@ the features it gets alone.
 """
 
 import math
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -56,10 +57,10 @@ def symmetric_window(window_type: str, length: int) -> Tensor:
     raise ValueError(f"window_type must be hamming, hanning or rectangular, got {window_type!r}")
 
 
-def check_lengths(wav: Tensor, lengths):
+def check_lengths(wav: Tensor, lengths: Optional[Tensor]) -> Tensor:
     """Validated ``(B,)`` long lengths on ``wav``'s device, clamped to the padded width."""
     if wav.dim() != 2:
-        raise ValueError(f"expected a (batch, samples) waveform, got shape {tuple(wav.shape)}")
+        raise ValueError(f"expected a (batch, samples) waveform, got shape {list(wav.shape)}")
     if lengths is None:
         return torch.full((wav.size(0),), wav.size(1), dtype=torch.long, device=wav.device)
     return lengths.to(device=wav.device, dtype=torch.long).clamp(0, wav.size(1))

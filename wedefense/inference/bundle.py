@@ -210,6 +210,15 @@ def export_onnx(llr_model, path, sample_rate, opset=18):
         logging.getLogger(name).setLevel(logging.WARNING)
     with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if any(isinstance(m, nn.RNNBase) for m in llr_model.modules()):
+            # the dynamo exporter unrolls GRU/LSTM layers over the example's length; the
+            # TorchScript-based one keeps them as ONNX recurrent ops with a dynamic length
+            torch.onnx.export(llr_model, (example, lengths), tmp, dynamo=False,
+                              opset_version=opset, input_names=["wav", "lengths"],
+                              output_names=["llr"],
+                              dynamic_axes={"wav": {0: "batch", 1: "samples"},
+                                            "lengths": {0: "batch"}})
+            return
         torch.onnx.export(llr_model, (example, lengths), tmp, dynamo=True, opset_version=opset,
                           input_names=["wav", "lengths"], output_names=["llr"],
                           dynamic_shapes={"wav": {0: batch, 1: samples},

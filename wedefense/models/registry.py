@@ -1,12 +1,12 @@
 """Build a model from the resolved config: ``model: ResNet18`` plus ``*_args`` sections.
 
 Known names: ``frontend`` in ``FRONTENDS`` (fbank, lfcc, spectrogram, raw), ``model`` in
-``BACKBONES`` (ResNet18, ResNet34, LCNN_LSTM, AASIST, AASIST_L), ``projection_args.project_type``
-in ``wedefense.models.projections.PROJECTIONS``. ``model_args.feat_dim`` defaults to the
-front-end's feature dimension; ``mean_norm`` (per-utterance feature mean normalisation) defaults
-to true, except for the raw-waveform and SSL front-ends. For ``oc_softmax`` the bona fide column
-is the position in ``classes`` of the one class that ``bonafide_classes`` names (default
-``bonafide``).
+``BACKBONES`` (ResNet18, ResNet34, LCNN_LSTM, AASIST, AASIST_L, RawNet2),
+``projection_args.project_type`` in ``wedefense.models.projections.PROJECTIONS``.
+``model_args.feat_dim`` defaults to the front-end's feature dimension; ``mean_norm``
+(per-utterance feature mean normalisation) defaults to true, except for the raw-waveform and SSL
+front-ends. For ``oc_softmax`` the bona fide column is the position in ``classes`` of the one
+class that ``bonafide_classes`` names (default ``bonafide``).
 
 An argument a section does not take (``frontend_args``, ``model_args``,
 ``model_args.pooling_args``, ``projection_args``) is an :class:`InputError` naming the section and
@@ -14,7 +14,9 @@ the keys it accepts.
 
 The SSL front-end (``frontend: ssl``, ``wedefense.frontend.ssl``, needs ``transformers``) gives
 all hidden layers and goes only with the SSL back-ends in ``SSL_BACKBONES`` (SSL_MHFA,
-SSL_AASIST, SSL_Pool); their ``model_args.num_layers`` defaults to the front-end's.
+SSL_AASIST, SSL_Pool, SSL_SLS_Utt, SSL_Res1D, SSL_Nes2Net, SSL_gMLP); their
+``model_args.num_layers`` defaults to the front-end's. SSL_SLS_Utt is the utterance-level SLS
+detector (``wedefense.models.sls``); SSL_SLS is the frame-level one for localization.
 
 Localization models (``FRAME_BACKBONES``: FrameCNN on fbank-like front-ends; SSL_FrameMHFA,
 SSL_SLS, SSL_MultiReso on ``ssl``) build a :class:`~wedefense.models.frame_model.FrameSpoofModel`
@@ -30,7 +32,20 @@ from wedefense.frontend.fbank import KaldiFbank
 from wedefense.frontend.lfcc import LFCC
 from wedefense.frontend.spectrogram import LogSpectrogram, RawWaveform
 from wedefense.frontend.ssl import SSLFrontend
-from wedefense.models import aasist, frame_cnn, lcnn, mhfa, resnet, ssl_backends, ssl_frame_backends
+from wedefense.models import (
+    aasist,
+    frame_cnn,
+    gmlp,
+    lcnn,
+    mhfa,
+    nes2net,
+    rawnet2,
+    res1d,
+    resnet,
+    sls,
+    ssl_backends,
+    ssl_frame_backends,
+)
 from wedefense.models.frame_model import HEADS, FrameSpoofModel
 from wedefense.models.pooling import POOLING
 from wedefense.models.projections import build_projection
@@ -40,9 +55,12 @@ from wedefense.utils.config import load_yaml
 from wedefense.utils.errors import InputError
 
 BACKBONES = {"ResNet18": resnet.ResNet18, "ResNet34": resnet.ResNet34,
-             "LCNN_LSTM": lcnn.LCNN_LSTM, "AASIST": aasist.AASIST, "AASIST_L": aasist.AASIST_L}
+             "LCNN_LSTM": lcnn.LCNN_LSTM, "AASIST": aasist.AASIST, "AASIST_L": aasist.AASIST_L,
+             "RawNet2": rawnet2.RawNet2}
 SSL_BACKBONES = {"SSL_MHFA": mhfa.MHFA, "SSL_AASIST": ssl_backends.SSLAASIST,
-                 "SSL_Pool": ssl_backends.SSLPool}
+                 "SSL_Pool": ssl_backends.SSLPool, "SSL_SLS_Utt": sls.SLS,
+                 "SSL_Res1D": res1d.Res1D, "SSL_Nes2Net": nes2net.Nes2Net,
+                 "SSL_gMLP": gmlp.GMLP}
 SSL_FRAME_BACKBONES = {"SSL_FrameMHFA": ssl_frame_backends.SSLFrameMHFA,
                        "SSL_SLS": ssl_frame_backends.SSLSLS,
                        "SSL_MultiReso": ssl_frame_backends.SSLFrameProj}
