@@ -8,8 +8,8 @@
 #   - CPU inference paths (issue 17): every exact and int8 path of a bundle side by side on two
 #     idle cores of the GPU machine (taskset), the idle-machine figures the shared build
 #     machine cannot give (inference_paths.py);
-#   - localization model (issue 17 item 5): a hook, localization_check, that runs
-#     benchmarks/localization_gpu.py once the frame-level models (FrameCNN) have landed.
+#   - localization model (issue 17 item 5): training and frame inference of the PartialSpoof
+#     FrameCNN config, fp32 vs bf16, peak memory (localization_gpu.py).
 #
 #   bash benchmarks/gpu_checks.sh OUT_DIR           # on the GPU machine, from the repo root
 #   SMOKE=1 bash benchmarks/gpu_checks.sh /tmp/x    # tiny sizes, to check the script on a CPU
@@ -78,13 +78,7 @@ check ssl_gpu_throughput 200 $python benchmarks/ssl_gpu_throughput.py $ssl_args 
 # shellcheck disable=SC2086
 check inference_paths 300 env OMP_WAIT_POLICY=PASSIVE $cpu_pin $python \
   benchmarks/inference_paths.py $paths_args
-# Hook for the localization model: skipped until benchmarks/localization_gpu.py exists (it
-# arrives with the frame-level models, FrameCNN; give it the same SMOKE/full arguments).
-if [ -f benchmarks/localization_gpu.py ]; then
-  # shellcheck disable=SC2086
-  check localization_check 200 $python benchmarks/localization_gpu.py \
-    ${SMOKE:+--smoke} --out "$out/localization_gpu.jsonl"
-else
-  echo "== localization_check: skipped (benchmarks/localization_gpu.py not there yet)"
-fi
+# shellcheck disable=SC2086
+check localization_check 200 $python benchmarks/localization_gpu.py ${SMOKE:+--smoke} \
+  --out "$out/localization_gpu.jsonl"
 exit $status
