@@ -2,6 +2,8 @@
 run through the recipe's own local/prepare_data.sh on a tree in the released layout."""
 
 import os
+import shutil
+import tarfile
 
 import pytest
 
@@ -90,3 +92,24 @@ def test_missing_audio_and_missing_labels_are_errors(tmp_path, repo_env):
     proc = run_script(RECIPE, ["local/prepare_data.sh", str(tmp_path / "empty"), data], repo_env,
                       check=False)
     assert proc.returncode != 0 and "no LlamaPartialSpoof label file found" in proc.stderr
+
+
+def test_download_unpacks_the_released_layout(tmp_path, repo_env):
+    src = str(tmp_path / "src")
+    rows = make_llamapartialspoof_tree(src)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for part in ("a", "b"):
+        shutil.copy(os.path.join(src, f"label_R01TTS.0.{part}.txt"), mirror)
+        with tarfile.open(mirror / f"R01TTS.0.{part}.tgz", "w:gz") as tar:
+            tar.add(os.path.join(src, f"R01TTS.0.{part}"), arcname=f"R01TTS.0.{part}")
+    env = dict(repo_env, LLAMAPARTIALSPOOF_URL=f"file://{mirror}", DOWNLOADER="curl")
+    corpus = str(tmp_path / "LlamaPartialSpoof")
+    run_script(RECIPE, ["local/download_database.sh", corpus], env)
+    data = str(tmp_path / "data")
+    run_script(RECIPE, ["local/prepare_data.sh", corpus, data], env)
+    assert [line.split()[0] for line in read_lines(os.path.join(data, "eval", "wav.scp"))] == \
+        [r[1] for r in rows]
+    shutil.rmtree(mirror)
+    proc = run_script(RECIPE, ["local/download_database.sh", corpus], env)
+    assert proc.stdout.count("already unpacked") == 2

@@ -3,6 +3,8 @@ timestamp tables, run through the recipe's own local/prepare_data.sh on a real-l
 
 import math
 import os
+import shutil
+import tarfile
 
 import numpy as np
 import pytest
@@ -137,3 +139,24 @@ def test_missing_segment_labels_name_the_folder(tmp_path, repo_env):
     assert "no segment labels train_seglab_<r>.npy" in proc.stderr
     assert os.path.join("database", "segment_labels") in proc.stderr
 
+
+
+def test_download_fetches_the_segment_labels_too_and_is_idempotent(tmp_path, repo_env):
+    src = str(tmp_path / "src")
+    rows = make_partialspoof_loc_tree(src, resolutions=(0.01,))
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for part, folder in [("train", "train"), ("dev", "dev"), ("eval", "eval"),
+                         ("protocols", "protocols"), ("segment_labels_v1.2", "segment_labels")]:
+        with tarfile.open(mirror / f"database_{part}.tar.gz", "w:gz") as tar:
+            tar.add(os.path.join(src, "database", folder), arcname=f"database/{folder}")
+    env = dict(repo_env, PARTIALSPOOF_URL=f"file://{mirror}", DOWNLOADER="curl")
+    corpus = str(tmp_path / "PartialSpoof")
+    run_script(RECIPE, ["local/download_database.sh", corpus], env)
+    data = str(tmp_path / "data")
+    run_script(RECIPE, ["local/prepare_data.sh", corpus, data], env)
+    for subset, rs in rows.items():
+        check_timestamps(os.path.join(data, subset, "timestamps"), rs, 0.01)
+    shutil.rmtree(mirror)  # a rerun fetches nothing
+    proc = run_script(RECIPE, ["local/download_database.sh", corpus], env)
+    assert proc.stdout.count("already unpacked") == 5
