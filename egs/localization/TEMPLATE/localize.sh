@@ -216,12 +216,15 @@ if stage_in 7; then
   read -r -a resolution_args <<< "$resolutions"
   for dset in $eval_sets; do
     posteriors=$exp_dir/posteriors/$dset
+    attacks=()  # per-attack rows where the corpus names its attacks
+    [ -f "$data/$dset/utt2attack" ] && attacks=(--attacks "$data/$dset/utt2attack")
     python -m wedefense.bin.evaluate_localization --scores "$posteriors/frame_llr.txt" \
-      --labels "$data/$dset/timestamps" --resolutions "${resolution_args[@]}" \
-      --output_json "$staging/results_$dset.json" > "$staging/results_$dset.txt"
+      --labels "$data/$dset/timestamps" --resolutions "${resolution_args[@]}" "${attacks[@]}" \
+      --output_txt "$staging/results_$dset.txt" --output_json "$staging/results_$dset.json"
     python -m wedefense.bin.evaluate --scores "$posteriors/llr.txt" --keys "$data/$dset/utt2lab" \
-      --output_txt "$staging/results_${dset}_utterance.txt" \
+      "${attacks[@]}" --output_txt "$staging/results_${dset}_utterance.txt" \
       --output_json "$staging/results_${dset}_utterance.json"
+    echo "$dset:"
     cat "$staging/results_$dset.txt"
   done
   staging_commit
