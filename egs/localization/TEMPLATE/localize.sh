@@ -7,11 +7,12 @@
 #          0 synthesize the corpus (local/make_corpus.sh; recipes that have one),
 #          1 data dirs with timestamp tables (local/prepare_data.sh), 2 loader lists,
 #          3 train (torchrun; the config says task: localization),
-#          4 average + frame embeddings, 5 frame logits, 6 frame LLRs + calibration, the
-#          utterance llr.txt and the spoofed ranges (timestamps + RTTM),
-#          7 scores: results_<set>.json (segment EER per resolution, range EER, utterance EER,
-#          precision/recall/F1 of spoofed time) and results_<set>_utterance.{txt,json} (the
-#          detection metrics of the utterance LLRs), 8 export a bundle (on request).
+#          4 average + frame embeddings, 5 frame and utterance logits, 6 frame_llr.txt and
+#          llr.txt, their calibration (trained on dev) and the spoofed ranges (spoofed_timestamps
+#          and spoofed.rttm), 7 scores: results_<set>{,_calibrated}.{txt,json} (segment EER per
+#          resolution, range EER, utterance EER, precision/recall/F1 of spoofed time) and
+#          results_<set>_utterance{,_calibrated}.{txt,json} (the detection metrics of the
+#          utterance LLRs), 8 export a bundle (on request).
 # With --skip_train true (evaluation-only corpora), stage 3 trains nothing and stages 4-7 score
 # the model of --model_dir, a trained recipe's exp dir, with that recipe's calibration.
 # Run in the recipe directory: conf/, local/, data/ and exp/ are the recipe's.
@@ -163,51 +164,78 @@ if stage_in 4; then
     python -m wedefense.bin.average_model --src_path "$exp_dir/models" --num "$num_avg" \
       --dst_model "$extract_model"
   fi
-  for dset in $eval_sets; do
-    python -m wedefense.bin.extract_frames --config "$model_dir/config.yaml" \
+  for dset in $eval_sets; do  # a localization model writes one (frames, dim) matrix per utt
+    python -m wedefense.bin.extract --config "$model_dir/config.yaml" \
       --model_path "$extract_model" --data_list "$data/$dset/${data_type}.list" \
-      --embed_ark "$staging/frame_embeddings/$dset/embedding.ark"
+      --embed_ark "$staging/embeddings/$dset/embedding.ark"
   done
   staging_commit
 fi
 
 if stage_in 5; then
-  echo "stage 5: frame logits"
+  echo "stage 5: frame and utterance logits"
   staging_begin "$exp_dir"
   for dset in $eval_sets; do
-    python -m wedefense.bin.frame_embeddings_to_logits --config "$model_dir/config.yaml" \
-      --model_path "$model_path" --embedding_scp "$exp_dir/frame_embeddings/$dset/embedding.scp" \
+    python -m wedefense.bin.embeddings_to_logits --config "$model_dir/config.yaml" \
+      --model_path "$model_path" --embedding_scp "$exp_dir/embeddings/$dset/embedding.scp" \
       --out_dir "$staging/posteriors/$dset"
   done
   staging_commit
 fi
 
 if stage_in 6; then
-  echo "stage 6: frame LLRs, calibration and spoofed ranges"
+  echo "stage 6: frame and utterance LLRs, calibration, spoofed ranges"
   llr_sets=$eval_sets
   if [ "$skip_train" = false ]; then
-    # calibration is trained on dev frames, which must be this model's
+    # Calibration is trained on dev, so dev is always converted, and its scores must be this
+    # model's: stale ones would silently calibrate another system.
     [ "$exp_dir/posteriors/dev/frame_logits.scp" -nt "$model_path" ] ||
       die "stage 6 needs dev frame logits of $model_path: run stages 4-5 with dev in" \
         "--eval_sets (now '$eval_sets')"
     [[ " $eval_sets " == *" dev "* ]] || llr_sets="dev $eval_sets"
   fi
   staging_begin "$exp_dir"
-  calibration_args=()
+  for dset in $llr_sets; do  # llr.txt and, beside it, frame_llr.txt
+    python -m wedefense.bin.logits_to_llr --config "$model_dir/config.yaml" \
+      --logits_scp "$exp_dir/posteriors/$dset/logits.scp" \
+      --output "$staging/posteriors/$dset/llr.txt"
+  done
+  utt_calibration=$calibration
+  frame_calibration=$model_dir/frame_calibration.json
   if [ "$skip_train" = false ]; then
-    calibration_args=(--train_calibration "$staging/calibration.json" --dev_dir
-                      "$exp_dir/posteriors/dev" --dev_timestamps "$data/dev/timestamps")
-  elif [ "$calibration" -nt "$model_path" ]; then
-    calibration_args=(--calibration "$calibration")
-  else
+    # prior-weighted logistic regression on dev: utterances, and frames as trials
+    utt_calibration=$staging/calibration.json
+    frame_calibration=$staging/frame_calibration.json
+    python -m wedefense.bin.calibrate train --scores "$staging/posteriors/dev/llr.txt" \
+      --keys "$data/dev/utt2lab" --p_spoof 0.05 --c_miss 1 --c_fa 10 --out "$utt_calibration"
+    python -m wedefense.bin.calibrate_frames train \
+      --scores "$staging/posteriors/dev/frame_llr.txt" --labels "$data/dev/timestamps" \
+      --p_spoof 0.05 --c_miss 1 --c_fa 10 --out "$frame_calibration"
+  elif [ ! "$calibration" -nt "$model_path" ] || [ ! "$frame_calibration" -nt "$model_path" ]; then
+    # the training recipe's calibration is applied only when it was made for this model
     echo "stage 6: no calibration newer than $model_path in $model_dir: raw LLRs only" >&2
+    utt_calibration=""
   fi
-  for dset in $llr_sets; do
-    python -m wedefense.bin.frame_logits_to_llr --config "$model_dir/config.yaml" \
-      --logits_dir "$exp_dir/posteriors/$dset" --out_dir "$staging/posteriors/$dset" \
-      "${calibration_args[@]}"
+  for dset in $eval_sets; do
+    posteriors=$staging/posteriors/$dset
+    ranges_from=$posteriors/frame_llr.txt
+    if [ -n "$utt_calibration" ]; then
+      python -m wedefense.bin.calibrate apply --model "$utt_calibration" \
+        --scores "$posteriors/llr.txt" --out "$posteriors/llr_calibrated.txt"
+      python -m wedefense.bin.calibrate_frames apply --model "$frame_calibration" \
+        --scores "$posteriors/frame_llr.txt" --out "$posteriors/frame_llr_calibrated.txt"
+      ranges_from=$posteriors/frame_llr_calibrated.txt
+    fi
+    # frames below the Bayes threshold, merged: what a user of the model would be shown
+    python -m wedefense.bin.frame_llr_to_ranges --scores "$ranges_from" \
+      --timestamps "$posteriors/spoofed_timestamps" --rttm "$posteriors/spoofed.rttm"
   done
   staging_commit
+  if [ -z "$utt_calibration" ]; then  # never the calibrated scores of an earlier model
+    for dset in $eval_sets; do
+      rm -f "$exp_dir/posteriors/$dset/"{llr,frame_llr}_calibrated.txt
+    done
+  fi
 fi
 
 if stage_in 7; then
@@ -218,14 +246,19 @@ if stage_in 7; then
     posteriors=$exp_dir/posteriors/$dset
     attacks=()  # per-attack rows where the corpus names its attacks
     [ -f "$data/$dset/utt2attack" ] && attacks=(--attacks "$data/$dset/utt2attack")
-    python -m wedefense.bin.evaluate_localization --scores "$posteriors/frame_llr.txt" \
-      --labels "$data/$dset/timestamps" --resolutions "${resolution_args[@]}" "${attacks[@]}" \
-      --output_txt "$staging/results_$dset.txt" --output_json "$staging/results_$dset.json"
-    python -m wedefense.bin.evaluate --scores "$posteriors/llr.txt" --keys "$data/$dset/utt2lab" \
-      "${attacks[@]}" --output_txt "$staging/results_${dset}_utterance.txt" \
-      --output_json "$staging/results_${dset}_utterance.json"
-    echo "$dset:"
-    cat "$staging/results_$dset.txt"
+    for suffix in "" _calibrated; do  # before and after calibration
+      [ -n "$suffix" ] && [ ! -f "$posteriors/frame_llr$suffix.txt" ] && continue
+      python -m wedefense.bin.evaluate_localization --scores "$posteriors/frame_llr$suffix.txt" \
+        --labels "$data/$dset/timestamps" --resolutions "${resolution_args[@]}" \
+        "${attacks[@]}" --output_txt "$staging/results_$dset$suffix.txt" \
+        --output_json "$staging/results_$dset$suffix.json"
+      python -m wedefense.bin.evaluate --scores "$posteriors/llr$suffix.txt" \
+        --keys "$data/$dset/utt2lab" "${attacks[@]}" \
+        --output_txt "$staging/results_${dset}_utterance$suffix.txt" \
+        --output_json "$staging/results_${dset}_utterance$suffix.json"
+      echo "$dset$suffix:"
+      cat "$staging/results_$dset$suffix.txt"
+    done
   done
   staging_commit
 fi
