@@ -256,8 +256,6 @@ if stage_in 7; then
         --keys "$data/$dset/utt2lab" "${attacks[@]}" \
         --output_txt "$staging/results_${dset}_utterance$suffix.txt" \
         --output_json "$staging/results_${dset}_utterance$suffix.json"
-      echo "$dset$suffix:"
-      cat "$staging/results_$dset$suffix.txt"
     done
   done
   staging_commit
