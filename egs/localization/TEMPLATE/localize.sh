@@ -267,6 +267,8 @@ if stage_in 8; then
   echo "stage 8: exporting a self-contained model bundle to $exp_dir/bundle"
   read -r -a export_args <<< "$export_opts"
   [ -f "$calibration" ] && export_args+=(--calibration "$calibration")
+  [ -f "$model_dir/frame_calibration.json" ] &&
+    export_args+=(--frame_calibration "$model_dir/frame_calibration.json")
   python -m wedefense.bin.export --exp_dir "$exp_dir" --model "models/$(basename "$model_path")" \
     --out "$exp_dir/bundle" "${export_args[@]}"
   # the bundle alone must localize audio: spoofed ranges for the eval list
