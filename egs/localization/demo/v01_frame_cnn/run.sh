@@ -7,4 +7,4 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 exec ./localize.sh --stage 0 --corpus_name demo --corpus_dir corpus \
-  --config conf/frame_cnn_demo.yaml --exp_dir exp/FrameCNN_demo --num_avg 2 "$@"
+  --config conf/frame_cnn.yaml --exp_dir exp/FrameCNN_demo --num_avg 2 "$@"

@@ -3,7 +3,7 @@
 # recipe, out of domain, with that recipe's calibration.
 #   bash run.sh --stage -1 --stop_stage -1 --corpus_dir /data/LlamaPartialSpoof   (download)
 #   bash run.sh --corpus_dir /data/LlamaPartialSpoof --stage 1 --stop_stage 7 \
-#     [--model_dir ../../partialspoof/v15_ssl/exp/XLSR_MultiReso]
+#     [--model_dir ../../partialspoof/v15_ssl/exp/SSL_MultiReso]
 # The stages are ../../TEMPLATE/localize.sh with --skip_train true.
 set -euo pipefail
 cd "$(dirname "$0")"
