@@ -126,3 +126,46 @@ def test_recipes_share_the_template_and_explain_usage(recipe, repo_env_module):
         assert os.path.realpath(os.path.join(path, link)) == os.path.join(REPO, link)
     assert os.path.isfile(os.path.join(path, "README.md"))
     assert "usage: bash run.sh" in run_recipe(recipe, ["--help"], repo_env_module).stdout
+
+
+def test_ssl_recipe_trains_and_scores_with_a_tiny_checkpoint(tmp_path, repo_env_module):
+    transformers = pytest.importorskip("transformers")
+    from tests.test_ssl import tiny_config
+
+    ckpt = tmp_path / "pretrained_models" / "tiny_wav2vec2"
+    transformers.AutoModel.from_config(tiny_config()).save_pretrained(ckpt)
+    make_partialspoof_loc_tree(str(tmp_path / "PartialSpoof"))
+    exp, data = str(tmp_path / "exp"), str(tmp_path / "data")
+    overrides = (f"--frontend_args.pretrained {ckpt} --model_args.embed_dim 8 "
+                 "--frame_head_args.num_levels 3 --num_epochs 1 --dataloader_args.batch_size 4 "
+                 "--dataloader_args.num_workers 0 --dataset_args.chunk_len 0.6")
+    run_recipe("partialspoof/v15_ssl",
+               ["--corpus_dir", str(tmp_path / "PartialSpoof"), "--data", data, "--exp_dir", exp,
+                "--num_avg", "1", "--train_overrides", overrides], repo_env_module)
+    config = yaml.safe_load(open(os.path.join(exp, "config.yaml")))
+    assert config["model"] == "SSL_MultiReso" and config["frame_head_args"]["num_levels"] == 3
+    check_scored(exp, data, {s: [r[1] for r in PARTIALSPOOF_ROWS[s]] for s in ("dev", "eval")})
+
+
+def test_demo_recipe_runs_stages_0_to_8(tmp_path, repo_env_module):
+    root = str(tmp_path)
+    exp, data = os.path.join(root, "exp"), os.path.join(root, "data")
+    run_recipe("demo/v01_frame_cnn",
+               ["--stop_stage", "8", "--corpus_dir", os.path.join(root, "corpus"),
+                "--data", data, "--exp_dir", exp, "--num_avg", "1",
+                "--corpus_args", "--num_train 16 --num_dev 8 --num_eval 8",
+                "--train_overrides", TINY_CNN, "--export_opts", "--no_onnx"], repo_env_module)
+    db = os.path.join(root, "corpus", "database")
+    assert os.path.isfile(os.path.join(db, "segment_labels", "eval_seglab_0.01.npy"))
+    sets = {s: [line.split()[0] for line in read_lines(os.path.join(data, s, "wav.scp"))]
+            for s in ("dev", "eval")}
+    assert len(sets["eval"]) == 8
+    check_scored(exp, data, sets)
+    # stage 8: the bundle localizes the eval list on its own
+    manifest = json.load(open(os.path.join(exp, "bundle", "bundle.json")))
+    assert manifest["task"] == "localization" and "frame_calibration" in manifest["files"]
+    rows = read_lines(os.path.join(exp, "bundle_eval_spoofed.tsv"))
+    assert rows[0] == "utt\tstart\tend\tllr"
+    assert {r.split("\t")[0] for r in rows[1:]} <= set(sets["eval"])
+    scored = read_lines(os.path.join(exp, "bundle_eval_scores.tsv"))
+    assert len(scored) == 1 + len(sets["eval"])
