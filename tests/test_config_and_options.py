@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from tests.conftest import REPO
-from wedefense.utils.config import load_config, save_config
+from wedefense.utils.config import load_config, load_yaml, parse_overrides, save_config
 from wedefense.utils.errors import InputError
 
 
@@ -95,9 +95,9 @@ FLOAT_FORMS = {"1e-3": 1e-3, "1E+5": 1e5, "-2e3": -2e3, ".5e-1": 0.05, "-.5": -0
 def test_exponent_floats_in_files_and_overrides(tmp_path, text, value):
     # YAML 1.1 would read 1e-3 as a string, and the run would crash epochs later
     path = tmp_path / "c.yaml"
-    path.write_text(f"lr: {text}\nargs:\n  final_ratio: 0.5\n")
-    config = load_config(path, ["--args.final_ratio", text])
-    for got in (config["lr"], config["args"]["final_ratio"]):
+    path.write_text(f"lr: {text}\n")
+    (_, override), = parse_overrides(["--args.final_ratio", text])
+    for got in (load_yaml(path)["lr"], override):
         assert got == value and type(got) is type(value)
 
 
@@ -105,7 +105,7 @@ def test_saved_config_round_trips_floats_and_float_like_strings(tmp_path):
     config = {"lr": 1e-3, "tiny": 1e-10, "big": 1e20, "neg": -2e3, "name": "1e5", "dot": ".5e-1",
               "nested": {"ratio": 1e-2}}
     save_config(config, tmp_path / "out.yaml")
-    again = load_config(tmp_path / "out.yaml")
+    again = load_yaml(tmp_path / "out.yaml")
     assert again == config
     assert [type(again[k]) for k in config] == [type(v) for v in config.values()]
 

@@ -1,6 +1,7 @@
 """The synthetic demo corpus: layout, determinism, idempotence, and no trivial shortcut."""
 
 import filecmp
+import hashlib
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import soundfile
 from scipy import optimize
 
 from tests.conftest import REPO
-from wedefense.dataset import demo_corpus, partialspoof, speech_synth
+from wedefense.dataset import demo_corpus, partialspoof, speech_synth, splice
 from wedefense.metrics.detection import compute_metrics
 from wedefense.utils.errors import InputError
 
@@ -86,6 +87,23 @@ def test_same_seed_gives_identical_bytes_whatever_the_workers(tiny_corpus, tmp_p
     demo_corpus.generate_demo_corpus(other, seed=4, num_workers=1, **TINY)
     assert not np.array_equal(read_wav(root, "train", "CON_T_0000001")[:1000],
                               read_wav(other, "train", "CON_T_0000001")[:1000])
+
+
+# Fingerprint of a tiny detection corpus. `make demo` results depend on these bytes: if a change
+# alters them on purpose, bump GENERATOR_VERSION and update this value; if not, it is a bug.
+DETECTION_FINGERPRINT = "dd5d2c097277c0414295ab45f1cd7b7b19f4fd721cab42b71fc6a2d3e7a79a24"
+
+
+def test_detection_corpus_bytes_do_not_change(tmp_path):
+    root = str(tmp_path / "corpus")
+    demo_corpus.generate_demo_corpus(root, seed=0, num_train=2, num_dev=1, num_eval=4,
+                                     num_workers=1)
+    digest = hashlib.sha256()
+    for name in all_files(root):
+        digest.update(name.encode())
+        with open(os.path.join(root, name), "rb") as f:
+            digest.update(f.read())
+    assert digest.hexdigest() == DETECTION_FINGERPRINT
 
 
 def test_rerun_reuses_a_complete_corpus_and_regenerates_anything_else(tmp_path):
@@ -242,3 +260,105 @@ def test_spectral_statistics_reveal_the_seen_attacks(detection_corpus):
     # A linear model on utterance statistics does not reliably generalise to the unseen A04;
     # a CNN on the spectrogram does, which a unit test cannot afford to train.
     assert eval_eer(detection_corpus, spectral_features, ["A01", "A02", "A03"]) <= 0.15
+
+
+# ----------------------------------------------------------------- localization (partial spoofs)
+
+LOC_TINY = {"num_train": 8, "num_dev": 4, "num_eval": 12}
+
+
+@pytest.fixture(scope="module")
+def localization_corpus(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("loc") / "corpus")
+    return root, demo_corpus.generate_demo_corpus(root, seed=2, num_workers=2,
+                                                  task="localization", **LOC_TINY)
+
+
+def read_seglab(root, split, resolution):
+    path = demo_corpus.seglab_path(root, split, resolution)
+    assert path.endswith(f"database/segment_labels/{split}_seglab_{resolution}.npy")
+    return np.load(path, allow_pickle=True).item()
+
+
+def test_segment_labels_have_every_length_and_agree_with_the_protocol(localization_corpus):
+    root, summary = localization_corpus
+    for split in partialspoof.SETS:
+        rows = read_protocol(root, split)
+        attacks = {row[3] for row in rows} - {"-"}
+        assert attacks <= ({"A01", "A02", "A03", "A04"} if split == "eval"
+                           else {"A01", "A02", "A03"})
+        for resolution in demo_corpus.RESOLUTIONS:
+            table = read_seglab(root, split, resolution)
+            assert sorted(table) == sorted(row[1] for row in rows)
+            hop = int(round(float(resolution) * 16000))
+            for _, utt, _, attack, key in rows:
+                labels = table[utt]
+                assert labels.dtype.kind == "U" and set(labels.tolist()) <= {"0", "1"}
+                num_samples = soundfile.info(os.path.join(
+                    root, "database", split, "con_wav", utt + ".wav")).frames
+                assert len(labels) == -(-num_samples // hop)  # last partial segment included
+                assert ("0" in labels) == (key == "spoof") == (attack != "-")
+    assert "A04" in {row[3] for row in read_protocol(root, "eval")}
+    assert summary["splits"]["train"]["stretches"] >= summary["splits"]["train"]["num_spoof"]
+
+
+def test_labels_are_where_the_spliced_audio_is(localization_corpus):
+    root, _ = localization_corpus
+    for index, (speaker, utt, _, attack, _) in enumerate(read_protocol(root, "eval")):
+        wav, ranges = demo_corpus.synthesize_partial(2, "eval", index, int(speaker[5:]), attack)
+        np.testing.assert_allclose(read_wav(root, "eval", utt), wav, atol=1 / 32768)
+        # The spliced dry signal equals its bona fide source exactly outside the ranges.
+        host, donor, stretches, channel_rng = demo_corpus.partial_sources(
+            2, "eval", index, int(speaker[5:]), attack)
+        _, lead = speech_synth.simulate_channel(host, channel_rng, return_offset=True)
+        dry = host if donor is None else splice.splice(host, donor, stretches)[0]
+        differs = np.flatnonzero(dry != host)
+        if attack == "-":
+            assert not ranges and differs.size == 0
+            continue
+        inside = np.zeros(len(host), bool)
+        for start, end in ranges:
+            assert 0.1 <= (end - start) / 16000 <= 1.5
+            inside[start - lead:end - lead] = True
+        assert inside[differs].all()
+        labels = read_seglab(root, "eval", "0.01")[utt]
+        spoof = np.flatnonzero(labels == "0")
+        # Every 10 ms segment labelled spoof holds changed samples; none labelled bona fide does.
+        changed = np.unique((differs + lead) // 160)
+        np.testing.assert_array_equal(changed, spoof)
+
+
+def test_utterance_label_is_spoof_iff_any_segment_at_every_resolution(localization_corpus):
+    root, _ = localization_corpus
+    keys = {row[1]: row[4] for row in read_protocol(root, "dev")}
+    for resolution in demo_corpus.RESOLUTIONS:
+        for utt, labels in read_seglab(root, "dev", resolution).items():
+            assert (keys[utt] == "spoof") == bool(np.any(labels == "0"))
+
+
+def test_switching_tasks_keeps_the_detection_corpus_identical(tmp_path):
+    sizes = {"num_train": 3, "num_dev": 2, "num_eval": 4}
+    first, root = str(tmp_path / "first"), str(tmp_path / "switched")
+    demo_corpus.generate_demo_corpus(first, seed=1, num_workers=1, **sizes)
+    loc = demo_corpus.generate_demo_corpus(root, seed=1, num_workers=1, task="localization",
+                                           **sizes)
+    assert loc["params"]["task"] == "localization"
+    assert os.path.isdir(os.path.join(root, "database", "segment_labels"))
+    detect = demo_corpus.generate_demo_corpus(root, seed=1, num_workers=1, **sizes)
+    assert not detect["reused"] and "task" not in detect["params"]
+    files = all_files(first)
+    assert all_files(root) == files  # the localization labels are gone
+    match, mismatch, errors = filecmp.cmpfiles(first, root, files, shallow=False)
+    assert (mismatch, errors) == ([], [])
+    with pytest.raises(InputError, match="task"):
+        demo_corpus.generate_demo_corpus(root, task="diarization")
+
+
+def test_localization_entry_point(tmp_path, repo_env):
+    args = ["--out_dir", "corpus", "--task", "localization", "--num_train", "2", "--num_dev", "1",
+            "--num_eval", "2", "--num_workers", "1"]
+    done = subprocess.run([sys.executable, "-m", "wedefense.bin.make_demo_corpus"] + args,
+                          env=repo_env, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "spoofed stretches" in done.stdout
+    assert os.path.isfile(tmp_path / "corpus/database/segment_labels/eval_seglab_0.64.npy")

@@ -43,12 +43,12 @@ def too_short_dev_utterance(data):
 
 def validation_args_typo(data):
     write_config(data, validation_args={"max_batch_secs": 10})
-    return "validation_args key 'max_batch_secs'", "known: max_batch_seconds, max_batch_size"
+    return "unknown key 'validation_args.max_batch_secs'", "did you mean 'max_batch_seconds'?"
 
 
 def unknown_best_metric(data):
     write_config(data, best_metric="accuracy")
-    return "best_metric 'accuracy'", "eer, min_dcf, act_dcf, cllr"
+    return "best_metric must be one of", "eer, min_dcf, act_dcf, cllr, got 'accuracy'"
 
 
 def write_config(data, **changes):

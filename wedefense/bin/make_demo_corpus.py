@@ -1,6 +1,6 @@
-"""Stage 0 of the demo recipe: synthesise the built-in spoofing corpus in PartialSpoof's layout.
+"""Stage 0 of the demo recipes: synthesise the built-in spoofing corpus in PartialSpoof's layout.
 
-    python wedefense/bin/make_demo_corpus.py --out_dir corpus [--seed 0] [--num_workers 2]
+    python -m wedefense.bin.make_demo_corpus --out_dir corpus [--task localization] [--seed 0]
 
 Writes <out_dir>/database/{train,dev,eval}/con_wav/*.wav (16 kHz mono PCM_16) and the CM
 protocols under <out_dir>/database/protocols/PartialSpoof_LA_cm_protocols/, ready for
@@ -10,6 +10,11 @@ harmonic-plus-noise without phase). Level, noise, reverberation, silence and DC 
 for both classes. The default size (1500 utterances of 2-4 s, about 77 minutes) takes some 35 s
 of CPU time, so about 20 s with 2 idle cores. The same seed gives byte-identical files whatever
 --num_workers; rerunning with the same options on a complete corpus returns at once.
+
+--task localization writes partially spoofed utterances instead (one to three stretches of
+0.1-1.5 s of vocoded speech spliced into bona fide speech, joins hidden) plus PartialSpoof's
+database/segment_labels/<set>_seglab_<r>.npy for r = 0.01 ... 0.64 s; defaults 400/100/200
+utterances, a quarter bona fide.
 """
 
 import argparse
@@ -18,6 +23,9 @@ import logging
 from wedefense.dataset.demo_corpus import (
     DEFAULT_BONAFIDE_FRACTION,
     DEFAULT_COUNTS,
+    LOCALIZATION_BONAFIDE_FRACTION,
+    LOCALIZATION_COUNTS,
+    TASKS,
     generate_demo_corpus,
 )
 from wedefense.utils.cli import entry_point, setup_logging
@@ -28,13 +36,19 @@ def get_parser():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out_dir", required=True,
                         help="corpus root; 'database/' is created inside it")
+    parser.add_argument("--task", choices=TASKS, default="detection",
+                        help="detection: whole utterances bona fide or spoofed; localization: "
+                             "partially spoofed utterances with segment labels "
+                             "(default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default: %(default)s)")
     for split, count in DEFAULT_COUNTS.items():
-        parser.add_argument(f"--num_{split}", type=int, default=count,
-                            help=f"utterances in {split} (default: %(default)s)")
-    parser.add_argument("--bonafide_fraction", type=float, default=DEFAULT_BONAFIDE_FRACTION,
+        parser.add_argument(f"--num_{split}", type=int, default=None,
+                            help=f"utterances in {split} (default: {count}, "
+                                 f"{LOCALIZATION_COUNTS[split]} for localization)")
+    parser.add_argument("--bonafide_fraction", type=float, default=None,
                         help="share of bona fide utterances in every split; spoofs are split "
-                             "evenly over the attacks (default: %(default)s)")
+                             f"evenly over the attacks (default: {DEFAULT_BONAFIDE_FRACTION}, "
+                             f"{LOCALIZATION_BONAFIDE_FRACTION} for localization)")
     parser.add_argument("--num_workers", type=int, default=2,
                         help="synthesis processes; the output does not depend on it "
                              "(default: %(default)s)")
@@ -48,14 +62,16 @@ def main(argv=None):
     summary = generate_demo_corpus(args.out_dir, seed=args.seed, num_train=args.num_train,
                                    num_dev=args.num_dev, num_eval=args.num_eval,
                                    bonafide_fraction=args.bonafide_fraction,
-                                   num_workers=args.num_workers)
+                                   num_workers=args.num_workers, task=args.task)
     state = "reused complete corpus" if summary["reused"] else "wrote corpus"
     print(f"{state} {summary['root']}")
     for split, info in summary["splits"].items():
         attacks = ", ".join(f"{a}={n}" for a, n in info["attacks"].items())
         print(f"{split}: {info['num_utts']} utterances ({info['num_bonafide']} bonafide, "
               f"{info['num_spoof']} spoof: {attacks}), {info['speakers']} speakers, "
-              f"{info['seconds'] / 60:.1f} min")
+              f"{info['seconds'] / 60:.1f} min"
+              + (f", {info['stretches']} spoofed stretches, {info['spoofed_seconds'] / 60:.1f} min"
+                 " spoofed" if "stretches" in info else ""))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,17 @@ drawn independently of the label, so none of those is a shortcut. The default cl
 half bona fide: equal error rates and a plain cross-entropy need no class weighting on a toy set;
 ``bonafide_fraction`` gives an ASVspoof-like imbalance (e.g. 0.1) instead.
 
+With ``task="localization"`` the spoofs are partial instead (:func:`synthesize_partial`): bona
+fide speech with one to three stretches of 0.1-1.5 s replaced by the same content through one
+attack's vocoder (:mod:`wedefense.dataset.splice` hides the joins), labelled like PartialSpoof::
+
+    <root>/database/segment_labels/<set>_seglab_<r>.npy   r in RESOLUTIONS (seconds)
+
+each a pickled dict utt -> array of '1' (bona fide) / '0' (spoof) strings, one per segment of r
+seconds (the last, partial one included), a segment being spoof if any part of it is.
+Loading them needs ``allow_pickle``; read them with :mod:`wedefense.dataset.timestamps`, which
+does not unpickle arbitrary objects.
+
 Each utterance is a pure function of ``(seed, split, index)``, so a corpus is byte-identical for a
 seed whatever the number of workers. Like lhotse's ``prepare``, a complete corpus with the same
 parameters is reused; anything else is regenerated.
@@ -39,6 +50,7 @@ from wedefense.dataset.speech_synth import (
     simulate_channel,
     synthesize_bonafide,
 )
+from wedefense.dataset.splice import draw_stretches, splice
 from wedefense.utils.errors import InputError
 from wedefense.utils.fileio import atomic_open
 
@@ -47,6 +59,12 @@ GENERATOR_VERSION = 1
 STAMP = ".demo_corpus.json"
 DEFAULT_COUNTS = {"train": 800, "dev": 300, "eval": 400}
 DEFAULT_BONAFIDE_FRACTION = 0.5
+TASKS = ("detection", "localization")
+# Localization: enough for a small CPU frame model; most utterances partly spoofed, as in
+# PartialSpoof, but enough bona fide ones for an utterance EER.
+LOCALIZATION_COUNTS = {"train": 400, "dev": 100, "eval": 200}
+LOCALIZATION_BONAFIDE_FRACTION = 0.25
+RESOLUTIONS = ("0.01", "0.02", "0.04", "0.08", "0.16", "0.32", "0.64")  # PartialSpoof's
 SEEN_ATTACKS = ("A01", "A02", "A03")
 UNSEEN_ATTACKS = ("A04",)
 # Per split: utterance-id letter, number of speakers, attacks.
@@ -58,6 +76,7 @@ _SPLITS = {
 _SPLIT_CODES = {name: code for code, name in enumerate(SETS)}
 # Our wavs, and the temp files an interrupted atomic write leaves beside them.
 _OWN_FILE = re.compile(r"^(CON_[TDE]_\d{7}\.wav|\.CON_[TDE]_\d{7}\.wav\..+\.tmp)$")
+_OWN_LABELS = re.compile(r"^\.?(train|dev|eval)_seglab_0\.\d+\.npy(\..+\.tmp)?$")
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +87,10 @@ def database_dir(root):
 
 def wav_dir(root, split):
     return os.path.join(database_dir(root), split, "con_wav")
+
+
+def seglab_path(root, split, resolution):
+    return os.path.join(database_dir(root), "segment_labels", f"{split}_seglab_{resolution}.npy")
 
 
 def _speaker_numbers(split):
@@ -124,6 +147,39 @@ def synthesize_utterance(seed, split, index, speaker_number, attack):
     return simulate_channel(dry, channel_rng)
 
 
+def partial_sources(seed, split, index, speaker_number, attack):
+    """``(host, donor, stretches, channel_rng)`` of one localization utterance, before splicing.
+
+    The donor is the host through ``attack``'s vocoder (None for bona fide), so it is the same
+    speaker saying the same thing, time aligned; ``stretches`` are nominal join centres.
+    """
+    streams = np.random.SeedSequence([seed, 4, _SPLIT_CODES[split], index]).spawn(4)
+    content_rng, vocoder_rng, splice_rng, channel_rng = (np.random.default_rng(s)
+                                                         for s in streams)
+    host = synthesize_bonafide(content_rng, speaker_voice(seed, speaker_number))
+    if attack == "-":
+        return host, None, [], channel_rng
+    donor = VOCODERS[attack](host, vocoder_rng)
+    return host, donor, draw_stretches(splice_rng, len(host), SAMPLE_RATE), channel_rng
+
+
+def synthesize_partial(seed, split, index, speaker_number, attack):
+    """``(waveform, spoofed sample ranges)`` of one localization utterance; a pure function."""
+    host, donor, stretches, channel_rng = partial_sources(seed, split, index, speaker_number,
+                                                          attack)
+    dry, ranges = (host, []) if donor is None else splice(host, donor, stretches)
+    wav, lead = simulate_channel(dry, channel_rng, return_offset=True)
+    return wav, [(lead + start, lead + end) for start, end in ranges]
+
+
+def segment_labels(ranges, num_samples, hop):
+    """'1'/'0' per ``hop`` samples: '0' where any sample of the segment is in ``ranges``."""
+    labels = np.full(-(-num_samples // hop), "1", dtype="<U1")
+    for start, end in ranges:
+        labels[start // hop:(end - 1) // hop + 1] = "0"
+    return labels
+
+
 def write_wav(path, samples):
     """16-bit PCM mono WAV written atomically; the stdlib writer keeps the bytes reproducible."""
     pcm = np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2")
@@ -138,6 +194,22 @@ def write_wav(path, samples):
 def _make_one(job):
     path, seed, split, index, speaker_number, attack = job
     return write_wav(path, synthesize_utterance(seed, split, index, speaker_number, attack))
+
+
+def _make_partial(job):
+    path, seed, split, index, speaker_number, attack = job
+    wav, ranges = synthesize_partial(seed, split, index, speaker_number, attack)
+    return write_wav(path, wav), ranges
+
+
+def _write_segment_labels(root, split, utts, results):
+    """One ``<split>_seglab_<r>.npy`` per resolution, in PartialSpoof's pickled-dict format."""
+    for resolution in RESOLUTIONS:
+        hop = int(round(float(resolution) * SAMPLE_RATE))
+        table = {utt: segment_labels(ranges, length, hop)
+                 for utt, (length, ranges) in zip(utts, results)}
+        with atomic_open(seglab_path(root, split, resolution), "wb") as f:
+            np.save(f, table, allow_pickle=True)
 
 
 def _read_stamp(root):
@@ -164,13 +236,18 @@ def _is_complete(root, stamp, params):
         if len(utts) != params[f"num_{split}"] or not all(
                 os.path.isfile(os.path.join(wav_dir(root, split), u + ".wav")) for u in utts):
             return False
+        if params.get("task") == "localization" and not all(
+                os.path.isfile(seglab_path(root, split, r)) for r in RESOLUTIONS):
+            return False
     return True
 
 
-def _remove_stale_files(directory, keep):
-    """Drop wavs of an earlier, different corpus and temp files of an interrupted run."""
+def _remove_stale_files(directory, keep, own=_OWN_FILE):
+    """Drop files of an earlier, different corpus and temp files of an interrupted run."""
+    if not os.path.isdir(directory):
+        return
     for name in os.listdir(directory):
-        if _OWN_FILE.match(name) and name not in keep:
+        if own.match(name) and name not in keep:
             os.unlink(os.path.join(directory, name))
 
 
@@ -182,16 +259,25 @@ def _with_paths(root, stamp, reused):
     return summary
 
 
-def generate_demo_corpus(root, seed=0, num_train=DEFAULT_COUNTS["train"],
-                         num_dev=DEFAULT_COUNTS["dev"], num_eval=DEFAULT_COUNTS["eval"],
-                         bonafide_fraction=DEFAULT_BONAFIDE_FRACTION, num_workers=2):
+def generate_demo_corpus(root, seed=0, num_train=None, num_dev=None, num_eval=None,
+                         bonafide_fraction=None, num_workers=2, task="detection"):
     """Write the demo corpus under ``root`` (or reuse a complete one); return a summary dict.
 
-    The summary has ``params``, ``reused`` and per split ``num_utts``, ``num_bonafide``,
-    ``num_spoof``, ``attacks`` (count per attack), ``speakers``, ``seconds``, ``protocol`` and
-    ``wav_dir``.
+    ``task`` is ``detection`` (whole utterances bona fide or vocoded) or ``localization``
+    (partially spoofed utterances and segment labels); sizes and the bona fide share left None
+    take the task's defaults. The summary has ``params``, ``reused`` and per split ``num_utts``,
+    ``num_bonafide``, ``num_spoof``, ``attacks`` (count per attack), ``speakers``, ``seconds``,
+    ``protocol`` and ``wav_dir``; localization adds ``spoofed_seconds`` and ``stretches``.
     """
-    counts = {"train": num_train, "dev": num_dev, "eval": num_eval}
+    if task not in TASKS:
+        raise InputError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    localization = task == "localization"
+    defaults = LOCALIZATION_COUNTS if localization else DEFAULT_COUNTS
+    counts = {split: defaults[split] if given is None else given
+              for split, given in (("train", num_train), ("dev", num_dev), ("eval", num_eval))}
+    if bonafide_fraction is None:
+        bonafide_fraction = (LOCALIZATION_BONAFIDE_FRACTION if localization
+                             else DEFAULT_BONAFIDE_FRACTION)
     for split, count in counts.items():
         if int(count) != count or count < 1:
             raise InputError(f"num_{split} must be a positive integer, got {count}")
@@ -202,6 +288,8 @@ def generate_demo_corpus(root, seed=0, num_train=DEFAULT_COUNTS["train"],
     params = {"generator_version": GENERATOR_VERSION, "seed": int(seed),
               "bonafide_fraction": float(bonafide_fraction), "sample_rate": SAMPLE_RATE,
               **{f"num_{split}": int(count) for split, count in counts.items()}}
+    if localization:  # detection stamps stay as they were, so old corpora are still reused
+        params["task"] = task
     root = os.fspath(root)
     stamp = _read_stamp(root)
     if _is_complete(root, stamp, params):
@@ -220,21 +308,26 @@ def generate_demo_corpus(root, seed=0, num_train=DEFAULT_COUNTS["train"],
     start = time.perf_counter()
     logger.info("synthesising %d utterances into %s with %d worker(s)", len(jobs), root,
                 num_workers)
+    make = _make_partial if localization else _make_one
     if num_workers > 1:
         with multiprocessing.Pool(num_workers) as pool:
-            lengths = pool.map(_make_one, jobs, chunksize=8)
+            results = pool.map(make, jobs, chunksize=8)
     else:
-        lengths = [_make_one(job) for job in jobs]
+        results = [make(job) for job in jobs]
     logger.info("synthesised in %.1f s", time.perf_counter() - start)
 
     splits, offset = {}, 0
+    labels_dir = os.path.dirname(seglab_path(root, "train", RESOLUTIONS[0]))
     for split in SETS:
         rows = plan_split(split, counts[split], params["seed"], bonafide_fraction)
-        seconds = sum(lengths[offset:offset + len(rows)]) / SAMPLE_RATE
+        done = results[offset:offset + len(rows)]
         offset += len(rows)
+        lengths = [r[0] for r in done] if localization else done
         with atomic_open(protocol_path(database_dir(root), split)) as f:
             for speaker, utt, attack, key in rows:
                 f.write(f"{speaker} {utt} - {attack} {key}\n")
+        if localization:
+            _write_segment_labels(root, split, [row[1] for row in rows], done)
         _remove_stale_files(wav_dir(root, split), {utt + ".wav" for _, utt, _, _ in rows})
         attacks = _SPLITS[split][2]
         splits[split] = {
@@ -243,8 +336,14 @@ def generate_demo_corpus(root, seed=0, num_train=DEFAULT_COUNTS["train"],
             "num_spoof": sum(key == "spoof" for *_, key in rows),
             "attacks": {a: sum(row[2] == a for row in rows) for a in attacks},
             "speakers": len({row[0] for row in rows}),
-            "seconds": round(seconds, 3),
+            "seconds": round(sum(lengths) / SAMPLE_RATE, 3),
         }
+        if localization:
+            splits[split]["spoofed_seconds"] = round(
+                sum(e - s for _, ranges in done for s, e in ranges) / SAMPLE_RATE, 3)
+            splits[split]["stretches"] = sum(len(ranges) for _, ranges in done)
+    if not localization:  # labels of an earlier localization corpus would describe other audio
+        _remove_stale_files(labels_dir, set(), _OWN_LABELS)
     stamp = {"params": params, "splits": splits}
     with atomic_open(os.path.join(root, STAMP)) as f:
         json.dump(stamp, f, indent=1)

@@ -588,12 +588,14 @@ def _background_noise(rng, n):
     return noise
 
 
-def simulate_channel(dry, rng):
+def simulate_channel(dry, rng, return_offset=False):
     """Room, recording and level: identical for both classes, so none of it reveals the label.
 
     Removes DC and rumble (a microphone high-pass, which also hides any DC a vocoder leaves),
     adds leading/trailing silence, reverberation, background noise at a random SNR, a random
-    overall RMS and DC offset, and scales down (never clips) a too-loud result.
+    overall RMS and DC offset, and scales down (never clips) a too-loud result. With
+    ``return_offset`` it returns ``(recording, lead)``: sample ``i`` of ``dry`` is sample
+    ``lead + i`` of the recording, which places labels given in ``dry``'s time.
     """
     dry = signal.sosfilt(_HIGH_PASS, dry)
     lead, trail = (int(rng.uniform(0.15, 0.5) * SAMPLE_RATE) for _ in range(2))
@@ -608,4 +610,4 @@ def simulate_channel(dry, rng):
     peak = np.max(np.abs(mixed))
     if peak > 0.98:
         mixed *= 0.98 / peak
-    return mixed
+    return (mixed, lead) if return_offset else mixed

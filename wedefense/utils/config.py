@@ -5,8 +5,10 @@
 Override values are parsed as YAML scalars (so ``0.01`` is a float, ``[1,2]`` a list, ``null``
 None). Config files and overrides read floats the way people write them: YAML 1.1 (PyYAML) takes
 ``1e-3`` for a string and wants ``1.0e-3``; here ``1e-3``, ``1E+5``, ``-2e3`` and ``.5e-1`` are
-floats too. Unknown top-level or nested keys are errors unless ``allow_new`` is set, since a
-misspelt override that silently does nothing wastes a whole training run.
+floats too. ``load_config`` checks the result against the schema
+(:mod:`wedefense.utils.config_schema`): an unknown key or a bad value is an :class:`InputError`
+naming the file and line, or the override, since a misspelt key that silently does nothing
+wastes a whole training run.
 """
 
 import copy
@@ -14,6 +16,7 @@ import re
 
 import yaml
 
+from wedefense.utils.config_schema import check_config
 from wedefense.utils.errors import InputError
 from wedefense.utils.fileio import atomic_open
 
@@ -48,9 +51,19 @@ class ConfigDumper(yaml.SafeDumper):
 
 
 def load_yaml(path):
+    return _read_yaml(path)[0]
+
+
+def _read_yaml(path):
+    """The mapping in ``path`` and ``{key path tuple: line}`` of every key in it."""
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.load(f, Loader=ConfigLoader)
+            loader = ConfigLoader(f)
+            try:
+                node = loader.get_single_node()
+                data = None if node is None else loader.construct_document(node)
+            finally:
+                loader.dispose()
     except FileNotFoundError:
         raise InputError("config file not found", path) from None
     except yaml.YAMLError as e:
@@ -58,10 +71,20 @@ def load_yaml(path):
         raise InputError(f"invalid YAML: {e}", path,
                          None if mark is None else mark.line + 1) from None
     if data is None:
-        return {}
+        return {}, {}
     if not isinstance(data, dict):
         raise InputError("config must be a mapping of keys to values", path)
-    return data
+    return data, _key_lines(node, ())
+
+
+def _key_lines(node, path):
+    lines = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            here = (*path, str(key_node.value))
+            lines[here] = key_node.start_mark.line + 1
+            lines.update(_key_lines(value_node, here))
+    return lines
 
 
 def parse_overrides(args):
@@ -88,28 +111,41 @@ def parse_overrides(args):
     return pairs
 
 
-def apply_overrides(config, overrides, allow_new=False):
-    """Return a copy of ``config`` with dotted-key overrides applied."""
+def apply_overrides(config, overrides):
+    """Return a copy of ``config`` with dotted-key overrides applied (missing sections are
+    created; :func:`load_config` then checks every key against the schema)."""
     config = copy.deepcopy(config)
     for key, value in overrides:
         node = config
         parts = key.split(".")
-        for depth, part in enumerate(parts):
-            last = depth == len(parts) - 1
-            if part not in node and not allow_new:
-                raise InputError(f"override --{key}: no key '{'.'.join(parts[:depth + 1])}' "
-                                 "in the config")
-            if last:
-                node[part] = value
-            else:
-                node = node.setdefault(part, {})
-                if not isinstance(node, dict):
-                    raise InputError(f"override --{key}: '{part}' is not a mapping")
+        for part in parts[:-1]:
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+            if not isinstance(node, dict):
+                raise InputError(f"override --{key}: '{part}' is not a mapping")
+        node[parts[-1]] = value
     return config
 
 
-def load_config(path, override_args=(), allow_new=False):
-    return apply_overrides(load_yaml(path), parse_overrides(list(override_args)), allow_new)
+def load_config(path, override_args=()):
+    """The config in ``path`` with ``override_args`` applied, checked against the schema."""
+    data, lines = _read_yaml(path)
+    overrides = parse_overrides(list(override_args))
+    config = apply_overrides(data, overrides)
+
+    def locate(key_path):
+        for key, _ in reversed(overrides):
+            parts = tuple(key.split("."))
+            if key_path[:len(parts)] == parts:
+                return f"override --{key}: ", None, None
+        for end in range(len(key_path), 0, -1):
+            if key_path[:end] in lines:
+                return "", path, lines[key_path[:end]]
+        return "", path, None
+
+    check_config(config, locate)
+    return config
 
 
 def save_config(config, path):
