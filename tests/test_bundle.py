@@ -78,9 +78,9 @@ def test_bundle_is_self_describing(bundle):
     assert manifest["sample_rate"] == 16000
     assert manifest["classes"] == ["bonafide", "spoof"] and manifest["class_counts"] == [12, 36]
     assert manifest["output"] == "calibrated_llr"
-    for name in ("config.yaml", "model.pt", "calibration.json", "model.ts", "model.onnx"):
+    for name in ("config.yaml", "model.safetensors", "calibration.json", "model.ts", "model.onnx"):
         assert os.path.isfile(os.path.join(out, name)), name
-    assert set(manifest["files"].values()) >= {"config.yaml", "model.pt", "model.ts",
+    assert set(manifest["files"].values()) >= {"config.yaml", "model.safetensors", "model.ts",
                                                 "model.onnx", "calibration.json"}
     # no leftovers of the atomic directory swap beside the bundle
     assert sorted(os.listdir(os.path.dirname(out))) == ["bundle", "calibration.json", "exp"]

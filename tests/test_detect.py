@@ -1,6 +1,7 @@
 """`wedefense detect` and the Detector API: files, folders, wav.scp, windows and bad input."""
 
 import json
+import logging
 import math
 import os
 import re
@@ -16,7 +17,8 @@ from tests.conftest import REPO, write_wav
 from tests.test_bundle import make_exp_dir
 from wedefense.bin import detect
 from wedefense.inference import bundle as bundle_io
-from wedefense.inference.detector import Detector, collect_inputs, window_bounds
+from wedefense.inference.detector import Detector, window_bounds
+from wedefense.inference.inputs import collect_inputs
 from wedefense.utils.errors import InputError
 
 
@@ -284,7 +286,10 @@ def damaged_copy(bundle_dir, tmp_path, damage):
                    m["files"].update(onnx="model.onnx")), "onnx",
      "model.onnx: cannot load the ONNX model"),
     (lambda d, m: m["files"].pop("config"), "pytorch", "'files' has no 'config' entry"),
-    (lambda d, m: os.remove(d / "model.pt"), "pytorch", "model.pt (weights, listed in "),
+    (lambda d, m: os.remove(d / "model.safetensors"), "pytorch",
+     "model.safetensors (weights, listed in "),
+    (lambda d, m: (d / "model.safetensors").write_bytes(b"\x08garbage" * 50), "pytorch",
+     "model.safetensors: cannot read the bundle weights"),
     (lambda d, m: m["files"].update(weights="../model.pt"), "torchscript",
      "files.weights must be a file name inside the bundle"),
     (lambda d, m: (d / "config.yaml").write_text("classes: [bonafide, spoof]\n"
@@ -348,3 +353,84 @@ def test_max_batch_seconds_help_names_the_real_default():
 
     text = " ".join(detect.get_parser().format_help().split())
     assert (f"(default: {CPU_BATCH_SECONDS:g} on CPU, {GPU_BATCH_SECONDS:g} on GPU)" in text)
+
+
+def no_signal_files(d):
+    """Digital silence, a DC constant, 1-LSB dither (16-bit), and one ordinary file."""
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    soundfile.write(d / "silence.wav", np.zeros(16000, np.float32), 16000, subtype="PCM_16")
+    soundfile.write(d / "dc.wav", np.full(16000, 0.25, np.float32), 16000, subtype="PCM_16")
+    dither = rng.integers(-1, 2, 16000).astype(np.int16)
+    soundfile.write(d / "dither.wav", dither, 16000, subtype="PCM_16")
+    write_wav(str(d / "speech.wav"), 1.0, 3)
+    return d
+
+
+def test_no_signal_gets_no_score(detector, tmp_path):
+    d = no_signal_files(tmp_path / "in")
+    results = {r.utt: r for r in detector.score_files([str(d)])}
+    for utt in ("silence", "dc", "dither"):
+        r = results[utt]
+        assert r.decision == "no_signal" and r.llr is None and r.p_bonafide is None, utt
+        assert r.error is None and r.windows == [] and r.duration == pytest.approx(1.0)
+    assert results["speech"].decision in ("bonafide", "spoof")
+    assert math.isfinite(results["speech"].llr)
+    for wav in (np.zeros(16000), np.full(16000, -0.5)):
+        with pytest.raises(InputError, match="no usable signal"):
+            detector.score(wav, 16000)
+        with pytest.raises(InputError, match="no usable signal"):
+            detector.score_windows(wav, 16000)
+
+
+def test_cli_marks_no_signal_rows(bundle_dir, tmp_path, capsys, caplog):
+    d = no_signal_files(tmp_path / "in")
+    with caplog.at_level(logging.WARNING, logger="wedefense.detect"):
+        detect.main([str(d), "--model", bundle_dir, "--device", "cpu"])
+    captured = capsys.readouterr()
+    table = read_table(captured.out)
+    for utt in ("silence", "dc", "dither"):
+        assert table[utt] == ["nan", "no_signal", "nan"], utt
+    assert table["speech"][1] in ("bonafide", "spoof")
+    assert "3 input(s) have no usable signal" in caplog.text
+
+
+@pytest.mark.parametrize("keep", [0.25, 0.6])
+def test_truncated_wav_is_reported_as_truncated(detector, bundle_dir, tmp_path, capsys, keep):
+    path = tmp_path / "cut.wav"
+    write_wav(str(path), 2.0, 4)
+    data = path.read_bytes()
+    path.write_bytes(data[:44 + int((len(data) - 44) * keep)])
+    write_wav(str(tmp_path / "whole.wav"), 2.0, 5)
+    (r,) = detector.score_files([str(path)], on_error="skip")
+    assert r.llr is None and r.error.startswith(f"{path}: truncated")
+    assert "of the 2.00 s its header declares" in r.error
+    with pytest.raises(InputError, match="truncated"):
+        detector.score_files([str(path)])
+    with pytest.raises(SystemExit) as info:
+        detect.main([str(path), str(tmp_path / "whole.wav"), "--model", bundle_dir,
+                     "--device", "cpu"])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert list(read_table(captured.out)) == ["whole"]
+    assert "truncated" in captured.err and str(path) in captured.err
+
+
+def test_streamed_wav_without_a_length_is_not_truncated(detector, tmp_path):
+    path = tmp_path / "s.wav"
+    write_wav(str(path), 1.0, 6)
+    data = bytearray(path.read_bytes())
+    data[40:44] = b"\xff\xff\xff\xff"  # the data size a pipe writer leaves unknown
+    path.write_bytes(bytes(data))
+    (r,) = detector.score_files([str(path)])
+    assert r.error is None and math.isfinite(r.llr)
+
+
+def test_quiet_audio_still_has_signal():
+    from wedefense.inference.audio_checks import has_signal
+
+    t = np.arange(16000) / 16000
+    speech_like = 0.3 * np.sin(2 * np.pi * 150 * t)
+    assert has_signal(speech_like * 10 ** (-50 / 20))  # a -60 dBFS recording is scored
+    assert not has_signal(np.full(16000, 0.9)) and not has_signal(np.zeros(5))
+    assert not has_signal(speech_like * 1e-5)

@@ -25,7 +25,7 @@ def test_export_cli_writes_a_usable_bundle(tmp_path):
     assert detector.calibrated and detector.sample_rate == 16000
     # re-exporting replaces the bundle in place, without calibration this time
     export.main(["--exp_dir", exp, "--out", str(out), "--no_onnx", "--no_torchscript"])
-    assert sorted(os.listdir(out)) == ["bundle.json", "config.yaml", "model.pt"]
+    assert sorted(os.listdir(out)) == ["bundle.json", "config.yaml", "model.safetensors"]
     assert not Detector.load(str(out)).calibrated
 
 

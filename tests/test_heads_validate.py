@@ -5,14 +5,14 @@ import pytest
 import torch
 
 from tests.test_train import TINY_CONFIG, make_set
-from wedefense.bin import train
 from wedefense.dataset.dataset import read_raw_list
 from wedefense.dataset.tables import read_labels
 from wedefense.models.registry import build_model
+from wedefense.training import detection
 
 
 def bf16_on_cpu(device, amp):
-    """train.autocast_context with CPU bf16 autocast standing in for CUDA's."""
+    """detection.autocast_context with CPU bf16 autocast standing in for CUDA's."""
     assert amp == "bf16"
     return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
 
@@ -32,7 +32,7 @@ def test_validation_head_runs_in_float32_under_autocast(tmp_path, monkeypatch, p
         seen.append(np.array(logits, dtype=np.float32))
         return real_logits_to_llr(logits, *args, **kwargs)
 
-    real_logits_to_llr = train.logits_to_llr
+    real_logits_to_llr = detection.logits_to_llr
     embedding_dtypes = []
     real_embed = model.embed
 
@@ -42,9 +42,9 @@ def test_validation_head_runs_in_float32_under_autocast(tmp_path, monkeypatch, p
         return embedding
 
     monkeypatch.setattr(model, "embed", embed)
-    monkeypatch.setattr(train, "logits_to_llr", capture)
-    monkeypatch.setattr(train, "autocast_context", bf16_on_cpu)
-    train.validate(model, items, config, labels, 0, 1, torch.device("cpu"))
+    monkeypatch.setattr(detection, "logits_to_llr", capture)
+    monkeypatch.setattr(detection, "autocast_context", bf16_on_cpu)
+    detection.validate(model, items, config, labels, 0, 1, torch.device("cpu"))
     (logits,) = seen
     assert logits.shape == (24, 2)
     # bf16 logits keep 8 significant bits: a float32 logit survives a round trip through

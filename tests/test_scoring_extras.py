@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from wedefense.bin import evaluate
-from wedefense.metrics.beyond import beyond_official_metrics
 from wedefense.metrics.detection import compute_metrics
+from wedefense.metrics.rocch import beyond_official_metrics
 
 # (utt, speaker, codec, attack, key, score)
 TRIALS = [

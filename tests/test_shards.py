@@ -1,7 +1,9 @@
 """Stage 2 (shard): tar layout, WebDataset compatibility, atomic writing, indexed reading."""
 
 import importlib.util
+import io
 import json
+import logging
 import os
 import tarfile
 
@@ -186,3 +188,56 @@ def test_raw_list_still_reads(tmp_path):
     p = tmp_path / "raw.list"
     p.write_text(json.dumps({"key": "a", "lab": "spoof", "wav": "x.wav"}) + "\n")
     assert read_raw_list(p)[0]["key"] == "a"
+
+
+def craft_tar(path, samples):
+    """A tar of ``(member name, bytes)`` pairs, written as given (no name checks)."""
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in samples:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.fixture
+def garbage_shard(tmp_path):
+    """One good sample among samples with a non-UTF-8 label, an unknown label and member names
+    with path components."""
+    good = tmp_path / "good.wav"
+    write_wav(str(good), 0.3, 0)
+    audio = good.read_bytes()
+    tar = tmp_path / "garbage.tar"
+    craft_tar(tar, [("good.lab", b"spoof"), ("good.wav", audio),
+                    ("latin.lab", "bonafidé".encode("latin-1")), ("latin.wav", audio),
+                    ("odd.lab", b"maybe"), ("odd.wav", audio),
+                    ("../up.lab", b"bonafide"), ("../up.wav", audio),
+                    ("/abs.lab", b"bonafide"), ("/abs.wav", audio),
+                    ("dir/sub.lab", b"bonafide"), ("dir/sub.wav", audio)])
+    (tmp_path / "shard.list").write_text(f"{tar}\n")
+    return tmp_path
+
+
+def test_garbage_samples_are_skipped_in_extraction(garbage_shard, caplog):
+    with caplog.at_level(logging.WARNING, logger="wedefense.dataset.shards"):
+        items = read_raw_list(garbage_shard / "shard.list")
+    # extraction needs no label, so only the unreadable label and the path names are refused
+    assert [it["key"] for it in items] == ["good", "odd"]
+    log = caplog.text
+    assert "'latin'" in log and "not UTF-8" in log
+    for name in ("../up", "/abs", "dir/sub"):
+        assert f"'{name}' has path components" in log, name
+    assert "(4 skipped in this shard)" in log
+
+
+def test_garbage_samples_are_skipped_in_training(garbage_shard, caplog):
+    from wedefense.dataset.pipeline import TrainChunks
+
+    tar = str(garbage_shard / "garbage.tar")
+    with caplog.at_level(logging.WARNING, logger="wedefense.dataset.pipeline"):
+        it = iter(TrainChunks([tar], ("bonafide", "spoof"), 800, shuffle_size=1))
+        labels = {next(it)[1] for _ in range(6)}
+    assert labels == {1}  # only the good spoof sample is ever used
+    log = caplog.text
+    assert "'latin'" in log and "not UTF-8" in log and "'odd'" in log
+    assert "'../up'" in log and "path components" in log and "'/abs'" in log
+    assert "skipped so far" in log

@@ -51,13 +51,19 @@ def unknown_best_metric(data):
     return "best_metric must be one of", "eer, min_dcf, act_dcf, cllr, got 'accuracy'"
 
 
+def unknown_task(data):
+    write_config(data, task="segmentation")
+    return "task must be one of detection", "'segmentation'"
+
+
 def write_config(data, **changes):
     with open(data / "conf.yaml", "w") as f:
         yaml.safe_dump(dict(TINY_CONFIG, num_epochs=1, **changes), f)
 
 
 @pytest.mark.parametrize("break_it", [one_class_dev, missing_dev_wav, too_short_dev_utterance,
-                                      validation_args_typo, unknown_best_metric])
+                                      validation_args_typo, unknown_best_metric,
+                                      unknown_task])
 def test_dev_set_and_validation_options_fail_before_training(data, capsys, break_it):
     where, what = break_it(data)
     exp = data / "exp"
@@ -66,7 +72,7 @@ def test_dev_set_and_validation_options_fail_before_training(data, capsys, break
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "error: " in err and where in err and what in err, err
-    assert not (exp / "tensorboard").exists()  # no epoch was trained and lost
+    assert not exp.exists()  # checked before anything is written: no train.log, no lock
 
 
 def test_class_counts_are_those_of_the_training_list(data):

@@ -10,10 +10,10 @@ import yaml
 
 from tests.conftest import REPO
 from tests.test_train import TINY_CONFIG, make_set, train_args
-from wedefense.bin import train
 from wedefense.dataset.dataset import read_raw_list
 from wedefense.dataset.tables import read_labels
 from wedefense.models.registry import build_model
+from wedefense.training.detection import validate
 
 
 def test_ddp_dev_metric_is_the_saved_models_metric(tmp_path, repo_env):
@@ -38,5 +38,5 @@ def test_ddp_dev_metric_is_the_saved_models_metric(tmp_path, repo_env):
     model.load_state_dict(best["model"])
     items = read_raw_list(tmp_path / "dev" / "raw.list")
     labels = read_labels(tmp_path / "dev" / "utt2lab")
-    again = train.validate(model, items, config, labels, 0, 1, torch.device("cpu"))
+    again = validate(model, items, config, labels, 0, 1, torch.device("cpu"))
     assert again["cllr"] == pytest.approx(best["cllr"], rel=1e-5, abs=1e-6)

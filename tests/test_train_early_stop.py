@@ -10,6 +10,7 @@ import yaml
 from tests import test_train
 from tests.test_train import train_args
 from wedefense.bin import train
+from wedefense.training import detection
 from wedefense.utils.checkpoint import epoch_checkpoints, model_state
 
 data = test_train.data  # the same tiny train and dev sets (a fixture)
@@ -25,7 +26,7 @@ def constant_dev_metric(monkeypatch):
         calls.append(config)
         return dict(NEVER_BETTER)
 
-    monkeypatch.setattr(train, "validate", validate)
+    monkeypatch.setattr(detection, "validate", validate)
     return calls
 
 
@@ -67,19 +68,19 @@ def test_stopping_epoch_is_saved_and_resume_trains_nothing(data, constant_dev_me
 def test_failed_validation_keeps_the_epoch_and_resume_validates_it(data, monkeypatch):
     train.main(train_args(data, data / "once"))
 
-    real_validate = train.validate
+    real_validate = detection.validate
 
     def failing(*args):
         raise RuntimeError("dev set broke")
 
-    monkeypatch.setattr(train, "validate", failing)
+    monkeypatch.setattr(detection, "validate", failing)
     with pytest.raises(RuntimeError, match="dev set broke"):
         train.main(train_args(data, data / "twice"))
     models = data / "twice" / "models"
     assert sorted(epoch_checkpoints(models)) == [1]  # the trained epoch survived
     assert torch.load(models / "model_1.pt", weights_only=False)["pending_validation"]
 
-    monkeypatch.setattr(train, "validate", real_validate)
+    monkeypatch.setattr(detection, "validate", real_validate)
     train.main(train_args(data, data / "twice", "--resume"))
     # the same run as one never interrupted: epoch 1 validated on resume, epoch 2 identical
     for name in ("model_1.pt", "model_2.pt", "best_model.pt"):

@@ -13,8 +13,13 @@ decision is 'bonafide' when llr >= -ln(beta), beta = Cmiss (1 - Pspoof) / (Cfa P
 'spoof'; p_bonafide = sigmoid(llr + ln((1 - Pspoof) / Pspoof)) is the posterior at that prior.
 Any sample rate is resampled and stereo is mixed down. Audio longer than the bundle's window
 (30 s by default) is scored in windows and gets the mean window LLR; --window_scores writes
-each window's LLR. Unreadable inputs are listed on stderr after the readable ones are scored,
-and the exit status is then 2.
+each window's LLR.
+
+Audio with no usable signal (digital silence, a constant value, noise below one 16-bit step)
+gets no score: its row reads 'nan<TAB>no_signal<TAB>nan' and a warning counts such files.
+Unreadable inputs, and files that decode to less than their header declares ("truncated", e.g.
+a cut-off download), are listed on stderr after the readable ones are scored, and the exit
+status is then 2.
 """
 
 import argparse
@@ -69,7 +74,9 @@ def get_parser():
 def format_rows(results):
     yield HEADER + "\n"
     for r in results:
-        if r.error is None:
+        if r.decision == "no_signal":
+            yield f"{r.utt}\tnan\tno_signal\tnan\n"
+        elif r.error is None:
             yield f"{r.utt}\t{r.llr:.6f}\t{r.decision}\t{r.p_bonafide:.6f}\n"
 
 
@@ -100,6 +107,10 @@ def main(argv=None):
                                    num_workers=args.num_workers)
     scored = [r for r in results if r.error is None]
     failed = [r for r in results if r.error is not None]
+    silent = [r.utt for r in scored if r.decision == "no_signal"]
+    if silent:
+        logger.warning("%d input(s) have no usable signal and no score (decision no_signal), "
+                       "e.g. %s", len(silent), ", ".join(silent[:3]))
     if scored:
         _write(args.out, format_rows(scored))
         if args.window_scores:

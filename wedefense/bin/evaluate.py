@@ -18,7 +18,6 @@ import re
 import numpy as np
 
 from wedefense.dataset.tables import read_table
-from wedefense.metrics.beyond import beyond_official_metrics
 from wedefense.metrics.bootstrap import bootstrap_intervals
 from wedefense.metrics.breakdown import breakdown, default_columns, read_metadata
 from wedefense.metrics.detection import (
@@ -29,6 +28,7 @@ from wedefense.metrics.detection import (
     compute_metrics,
     det_curve,
 )
+from wedefense.metrics.rocch import beyond_official_metrics
 from wedefense.metrics.scores_io import (
     check_same_ids,
     find_line,

@@ -4,10 +4,10 @@
         [--calibration exp/x/calibration.json] --out exp/x/bundle
 
 The bundle holds bundle.json (format version, sample rate, classes and training counts),
-config.yaml, model.pt, the optional calibration.json, and model.ts (TorchScript) and model.onnx
-(ONNX, dynamic batch and length), which both map a waveform batch (B, N) and its lengths (B,)
-to one (calibrated) LLR per row. Use it with `wedefense detect --model bundle/ ...` or
-`wedefense.Detector.load("bundle/")`.
+config.yaml, model.safetensors (the weights), the optional calibration.json, and model.ts
+(TorchScript) and model.onnx (ONNX, dynamic batch and length), which both map a waveform
+batch (B, N) and its lengths (B,) to one (calibrated) LLR per row. Use it with
+`wedefense detect --model bundle/ ...` or `wedefense.Detector.load("bundle/")`.
 """
 
 import argparse

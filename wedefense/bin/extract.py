@@ -18,15 +18,15 @@ in the order of the list, so the output is the same whatever the number of proce
 
 import argparse
 import os
-import pickle
 import shutil
 
+import numpy as np
 import torch
 
 from wedefense.dataset.dataset import check_long_enough, item_durations, read_raw_list
 from wedefense.dataset.loader import GPU_BATCH_SECONDS, default_batch_seconds, utterance_loader
-from wedefense.models.detector import min_samples
 from wedefense.models.registry import load_trained_model
+from wedefense.models.spoof_model import min_samples
 from wedefense.utils import distributed
 from wedefense.utils.cli import entry_point
 from wedefense.utils.errors import InputError
@@ -79,6 +79,17 @@ def _part_dir(embed_ark):
     return embed_ark + ".parts"
 
 
+def _write_part(path, embeddings):
+    keys = list(embeddings)
+    vectors = np.stack([embeddings[k] for k in keys]) if keys else np.zeros((0, 0), np.float32)
+    np.savez(path, keys=np.array(keys, dtype=str), vectors=vectors)
+
+
+def _read_part(path):
+    with np.load(path, allow_pickle=False) as part:
+        return dict(zip(part["keys"].tolist(), part["vectors"]))
+
+
 @entry_point
 def main(argv=None):
     args = get_parser().parse_args(argv)
@@ -105,20 +116,18 @@ def main(argv=None):
                              args.max_batch_size, args.num_workers, rank, world_size, durations)
     if world_size > 1:
         # parts go through files, not the process group, so that large sets on NCCL need no
-        # GPU copies of pickled arrays
+        # GPU copies of pickled arrays; plain .npy files, so reading a part runs no code
         part_dir = _part_dir(args.embed_ark)
         if rank == 0:
             shutil.rmtree(part_dir, ignore_errors=True)
             os.makedirs(part_dir)
         distributed.barrier()
-        with open(os.path.join(part_dir, f"rank{rank}.pkl"), "wb") as f:
-            pickle.dump(embeddings, f, protocol=pickle.HIGHEST_PROTOCOL)
+        _write_part(os.path.join(part_dir, f"rank{rank}.npz"), embeddings)
         distributed.barrier()
         if rank == 0:
             embeddings = {}
             for r in range(world_size):
-                with open(os.path.join(part_dir, f"rank{r}.pkl"), "rb") as f:
-                    embeddings.update(pickle.load(f))
+                embeddings.update(_read_part(os.path.join(part_dir, f"rank{r}.npz")))
             shutil.rmtree(part_dir, ignore_errors=True)
         distributed.barrier()
         distributed.cleanup()

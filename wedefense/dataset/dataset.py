@@ -124,7 +124,7 @@ def item_durations(items, num_threads=8):
 
 def check_long_enough(items, durations, sample_rate, shortest, source=None):
     """InputError naming the utterances shorter than ``shortest`` samples, the least a model
-    scores (:func:`wedefense.models.detector.min_samples`); shorter ones would crash it or get
+    scores (:func:`wedefense.models.spoof_model.min_samples`); shorter ones would crash it or get
     a meaningless score."""
     short = [it["key"] for it, d in zip(items, durations) if round(d * sample_rate) < shortest]
     if short:

@@ -160,12 +160,12 @@ class TrainChunks(IterableDataset):
                 continue
             tar = item["shard"]
             try:
-                for i, (key, lab, _ext, data) in enumerate(iter_shard(tar)):
+                for i, (key, lab, _ext, data, problem) in enumerate(iter_shard(tar)):
                     if i % subs not in subs_wanted:
                         continue
                     stats["read"] += 1
-                    if data is None or lab is None:
-                        self._skip(stats, key, f"sample in {tar} lacks a label or audio member")
+                    if problem:
+                        self._skip(stats, key, f"broken sample in {tar}: {problem}")
                         continue
                     yield key, lab, data
             except (tarfile.TarError, OSError, EOFError) as e:

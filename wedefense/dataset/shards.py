@@ -19,10 +19,19 @@ SHARD_NAME = "shards_{:09d}.tar"
 
 
 def split_member_name(name):
-    """``dir/key.ext`` -> ``(key, ext)``; the extension is what follows the last dot."""
-    base = os.path.basename(name)
-    key, dot, ext = base.rpartition(".")
-    return (key, ext.lower()) if dot else (base, "")
+    """``key.ext`` -> ``(key, ext)``; the extension is what follows the last dot. A name with
+    path components keeps them in the key (see :func:`unsafe_member_name`), so that it is
+    refused, not read as another utterance's member."""
+    key, dot, ext = name.rpartition(".")
+    return (key, ext.lower()) if dot and "/" not in ext else (name, "")
+
+
+def unsafe_member_name(name):
+    """Why a member name is refused, or None: our tars hold flat ``<key>.<ext>`` names, and a
+    name with path components ('../x.lab', '/abs.lab', 'dir/x.wav') is not one of them."""
+    if "/" in name or "\\" in name or name.startswith(".."):
+        return f"'{name}' has path components (refused; members are named '<key>.<ext>')"
+    return None
 
 
 def _tarinfo(name, size):
@@ -106,11 +115,32 @@ def _audio_of(group):
     return (exts[0], group[exts[0]]) if len(exts) == 1 else (None, None)
 
 
-def iter_shard(path):
-    """Stream ``(key, label, ext, audio_bytes)`` from one tar in a single sequential read.
+def _problem(key, group, label):
+    """Why sample ``key`` (``group``: ``{ext: payload}``, ``label``: its bytes) cannot be used,
+    or None."""
+    unsafe = unsafe_member_name(key)
+    if unsafe:
+        return unsafe
+    if label is None or _audio_of(group)[0] is None:
+        return f"needs one .lab and one audio member, has {sorted(group)}"
+    try:
+        label.decode("utf-8")
+    except UnicodeDecodeError:
+        return "label member is not UTF-8 text"
+    return None
 
-    A sample without exactly one label and one audio member yields ``label`` or ``ext`` None
-    (the caller counts it as broken). A truncated or corrupt tar raises after the good samples
+
+def _label_text(label):
+    return label.decode("utf-8").strip()
+
+
+def iter_shard(path):
+    """Stream ``(key, label, ext, audio_bytes, problem)`` from one tar in a single sequential
+    read, one tuple per sample (consecutive members of one key).
+
+    ``problem`` is None for a usable sample; else it says why the sample is broken (a missing or
+    non-UTF-8 label, no or several audio members, a member name with path components) and the
+    caller skips and counts it. A truncated or corrupt tar raises after the good samples
     before the damage (``tarfile.TarError``, ``OSError``, ``EOFError``).
     """
     with open(path, "rb") as f, tarfile.open(fileobj=f, mode="r|") as tar:
@@ -121,31 +151,39 @@ def iter_shard(path):
                     yield key, ext, tar.extractfile(m).read()
         for key, group in _group(members()):
             lab = group.get("lab")
+            problem = _problem(key, group, lab)
+            if problem:
+                yield key, None, None, None, problem
+                continue
             ext, audio = _audio_of(group)
-            yield key, (lab.decode("utf-8").strip() if lab is not None else None), ext, audio
+            yield key, _label_text(lab), ext, audio, None
 
 
 def index_shard(path):
     """Per utterance ``{"key", "lab", "shard", "offset", "size", "ext"}``, from the tar headers
-    (the audio is not read). A sample missing its label or audio is an error."""
+    (the audio is not read). A broken sample (see :func:`iter_shard`) is skipped with a warning
+    naming it; the warning of each tar counts them."""
     try:
         tar = tarfile.open(path, mode="r:")
     except (tarfile.TarError, OSError) as e:
         raise InputError(f"cannot open shard: {e}", path) from None
-    items = []
+    items, skipped = [], 0
     with tar:
         try:
             members = [(*split_member_name(m.name), m) for m in tar.getmembers() if m.isfile()]
         except (tarfile.TarError, OSError, EOFError) as e:
             raise InputError(f"corrupt or truncated shard: {e}", path) from None
         for key, group in _group(members):
+            lab = tar.extractfile(group["lab"]).read() if "lab" in group else None
+            problem = _problem(key, group, lab)
+            if problem:
+                skipped += 1
+                logger.warning("%s: skipping sample '%s' (%d skipped in this shard): %s",
+                               path, key, skipped, problem)
+                continue
             ext, member = _audio_of(group)
-            if "lab" not in group or member is None:
-                raise InputError(f"sample '{key}' needs one .lab and one audio member, has "
-                                 f"{sorted(group)}", path)
-            lab = tar.extractfile(group["lab"]).read().decode("utf-8").strip()
-            items.append({"key": key, "lab": lab, "shard": path, "offset": member.offset_data,
-                          "size": member.size, "ext": ext})
+            items.append({"key": key, "lab": _label_text(lab), "shard": path,
+                          "offset": member.offset_data, "size": member.size, "ext": ext})
     return items
 
 

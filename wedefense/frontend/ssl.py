@@ -111,6 +111,22 @@ def _config_object(config):
     raise TypeError(f"config must be a transformers config or a dict, got {type(config).__name__}")
 
 
+# pickled weight files transformers may read from a checkpoint directory
+_PICKLED_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt")
+
+
+def _check_pickled_weights(directory):
+    """Refuse (InputError naming the file) a checkpoint directory whose pickled weight files
+    hold anything but tensors and plain values. transformers loads ``.bin`` weights with
+    torch's weights-only unpickler from version 4.37 on; this check does not rely on it."""
+    from wedefense.utils.checkpoint import safe_torch_load
+
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if name.endswith(_PICKLED_WEIGHTS) and os.path.isfile(path):
+            safe_torch_load(path, map_location="meta", what="SSL checkpoint file")
+
+
 def _reads_normalize(pretrained):
     path = os.path.join(str(pretrained), "preprocessor_config.json")
     if os.path.isfile(path):
@@ -154,10 +170,14 @@ class SSLFrontend(nn.Module):
                     "the config names first (the recipe's README.md, section 'Pretrained "
                     "checkpoint', says which one and where to put it) or set "
                     "frontend_args.pretrained to that checkpoint's Hugging Face hub name")
+            if local:
+                _check_pickled_weights(pretrained)
             try:
-                hf_config = transformers.AutoConfig.from_pretrained(pretrained, **overrides)
-                self.model = transformers.AutoModel.from_pretrained(pretrained, config=hf_config,
-                                                                    **kwargs)
+                # trust_remote_code=False: a checkpoint's own Python code never runs
+                hf_config = transformers.AutoConfig.from_pretrained(
+                    pretrained, trust_remote_code=False, **overrides)
+                self.model = transformers.AutoModel.from_pretrained(
+                    pretrained, config=hf_config, trust_remote_code=False, **kwargs)
             except OSError as e:
                 where = "local directory" if local else "hub name (no such local directory)"
                 raise OSError(f"cannot load the SSL checkpoint '{pretrained}' as a {where}: "

@@ -4,4 +4,6 @@
   module and its TorchScript/ONNX export.
 - :mod:`wedefense.inference.detector`: :class:`~wedefense.inference.detector.Detector`, which
   scores waveforms, files, folders and ``wav.scp`` lists with a bundle.
+- :mod:`wedefense.inference.inputs`: which files a list of inputs names, and their ids.
+- :mod:`wedefense.inference.audio_checks`: audio that gets no score (no signal, truncated).
 """

@@ -4,7 +4,7 @@
       bundle.json        manifest: format name and version, sample rate, class names and their
                          training counts, bona fide classes, scoring window, file names
       config.yaml        the training config (rebuilds the PyTorch model)
-      model.pt           {"model": state_dict}
+      model.safetensors  the state_dict (safetensors: tensors only, nothing to unpickle)
       calibration.json   optional linear calibration (wedefense/bin/calibrate.py), folded in
       model.ts           TorchScript: (wav (B, N) float32, lengths (B,) int64) -> llr (B,)
       model.onnx         the same graph in ONNX, dynamic batch and length
@@ -15,6 +15,12 @@ is one.
 As in stage 6, no prior is removed for the OC-softmax and P2SGrad heads, whose logits are not log
 posteriors: without a calibration their output is a score, not yet an LLR.
 Waveforms are at the bundle's ``sample_rate``, mono, in [-1, 1], zero-padded at the end.
+
+Loading a bundle runs no code from it: the default reader rebuilds the model from config.yaml
+(read with ``yaml.safe_load``) and the safetensors weights. Version 1 bundles hold ``model.pt``
+instead, read with torch's weights-only unpickler (:mod:`wedefense.utils.checkpoint`), which
+refuses any pickled object. model.ts and model.onnx are operator graphs run only when a reader
+asks for that backend; neither holds Python code.
 """
 
 import json
@@ -30,7 +36,7 @@ from torch import Tensor, nn
 import wedefense
 from wedefense.calibration.llr import _check_classes, bonafide_classes_of, removes_training_prior
 from wedefense.frontend.normalize import masked_mean_norm
-from wedefense.models.detector import min_samples
+from wedefense.models.spoof_model import min_samples
 from wedefense.utils.checkpoint import model_state
 from wedefense.utils.config import load_yaml, save_config
 from wedefense.utils.errors import InputError
@@ -39,12 +45,13 @@ from wedefense.utils.fileio import atomic_open, atomic_path
 FORMAT = "wedefense-model-bundle"
 # Bump on any change a reader of the previous version would misread; readers accept only the
 # versions they list here.
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+# 2: weights in model.safetensors instead of a pickled model.pt
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 
 MANIFEST = "bundle.json"
 CONFIG = "config.yaml"
-WEIGHTS = "model.pt"
+WEIGHTS = "model.safetensors"
 CALIBRATION = "calibration.json"
 TORCHSCRIPT = "model.ts"
 ONNX = "model.onnx"
@@ -60,7 +67,7 @@ TRAINING_ONLY_KEYS = ("data",)
 class LLRModel(nn.Module):
     """Waveform batch -> (calibrated) bona fide vs spoof LLR, one value per utterance.
 
-    Wraps a :class:`~wedefense.models.detector.SpoofDetector`; the class prior and the
+    Wraps a :class:`~wedefense.models.spoof_model.SpoofModel`; the class prior and the
     calibration are constants, so the whole path is one scriptable, exportable graph.
 
     ``remove_prior``: whether to remove the training prior, as stage 6 does; give it
@@ -148,6 +155,30 @@ def build_llr_model(config, state_dict, bonafide_classes=("bonafide",), calibrat
         raise InputError(str(e), config_path) from None
 
 
+def save_weights(state_dict, path):
+    """A state_dict as safetensors (own contiguous copies: safetensors refuses shared memory)."""
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()},
+                  tmp, metadata={"format": FORMAT})
+
+
+def load_weights(path):
+    """A bundle's state_dict: safetensors, or a version 1 ``model.pt`` read weights-only."""
+    if not path.endswith(".safetensors"):
+        return model_state(path)
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise InputError(f"cannot read the bundle weights (safetensors): {first_line}",
+                         path) from None
+
+
 def export_torchscript(llr_model, path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, not gone
@@ -219,7 +250,7 @@ def export_bundle(config_path, model_path, out_dir, calibration_path=None,
         raise InputError(f"need 0 < hop <= window, got hop={hop_seconds}, window={window_seconds}")
 
     if config.get("frontend") == "ssl":
-        # model.pt carries the SSL weights, so the bundle must not point at the pretrained
+        # the weights file carries the SSL weights, so the bundle must not point at the pretrained
         # checkpoint's directory on the machine that trained it: store the architecture instead
         frontend = llr_model.frontend
         args = {k: v for k, v in config.get("frontend_args", {}).items()
@@ -242,7 +273,7 @@ def export_bundle(config_path, model_path, out_dir, calibration_path=None,
     os.makedirs(tmp_dir)
     try:
         save_config(config, os.path.join(tmp_dir, CONFIG))
-        torch.save({"model": state}, os.path.join(tmp_dir, WEIGHTS))
+        save_weights(state, os.path.join(tmp_dir, WEIGHTS))
         files = {"config": CONFIG, "weights": WEIGHTS}
         if calibration is not None:
             with open(os.path.join(tmp_dir, CALIBRATION), "w", encoding="utf-8") as f:
@@ -368,7 +399,7 @@ def load_llr_model(bundle_dir, manifest=None):
     files = manifest["files"]
     config_path = os.path.join(bundle_dir, files["config"])
     config = load_yaml(config_path)
-    state = model_state(os.path.join(bundle_dir, files["weights"]))
+    state = load_weights(os.path.join(bundle_dir, files["weights"]))
     calibration = None
     if files.get("calibration"):
         calibration = read_calibration(os.path.join(bundle_dir, files["calibration"]))

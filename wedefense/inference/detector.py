@@ -19,16 +19,19 @@ duration and be overconfident. ``Detector.score_windows`` and ``FileScore.window
 per-window LLRs for locating a spoofed stretch inside a long recording (a partially spoofed file
 can have a bona fide mean and one clearly spoof window).
 
+No usable signal. Audio without one (digital silence, a constant value, noise below one 16-bit
+step; see :mod:`wedefense.inference.audio_checks`) gets no LLR: ``score`` raises an
+:class:`InputError`, and ``score_files`` gives it ``decision="no_signal"`` with ``llr`` None. A
+file that decodes to less than its header declares (a cut-off download) is an error,
+"truncated", not a score of the part that is left.
+
 Decisions use the Bayes threshold (README.md, "Stage 6"): bona fide when ``llr >= -ln(beta)``,
 ``beta = Cmiss (1 - Pspoof) / (Cfa Pspoof)``; ``p_bonafide`` is the posterior at the application
 prior, ``sigmoid(llr + ln((1 - Pspoof) / Pspoof))``. Both assume the LLR is calibrated: export
 the bundle with a calibration model (``wedefense/bin/calibrate.py``) for decisions you can trust.
 """
 
-import codecs
-import collections
 import dataclasses
-import json
 import math
 import os
 import re
@@ -43,6 +46,8 @@ from wedefense.dataset.dataset import length_batches
 from wedefense.dataset.loader import default_batch_seconds
 from wedefense.dataset.prepare import audio_duration
 from wedefense.inference import bundle as bundle_io
+from wedefense.inference.audio_checks import TRUNCATED_FRACTION, declared_seconds, has_signal
+from wedefense.inference.inputs import expand_inputs
 from wedefense.metrics.detection import (
     DEFAULT_C_FA,
     DEFAULT_C_MISS,
@@ -51,12 +56,7 @@ from wedefense.metrics.detection import (
 )
 from wedefense.utils.errors import InputError
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au",
-                    ".snd", ".w64", ".caf", ".sph", ".nist")
-LIST_EXTENSIONS = (".scp", ".list", ".lst", ".txt")
 BACKENDS = ("pytorch", "torchscript", "onnx")
-# bytes read to tell a text list from a binary file when the extension does not say
-_SNIFF_BYTES = 8192
 
 
 @dataclasses.dataclass
@@ -68,12 +68,13 @@ class Window:
 
 @dataclasses.dataclass
 class FileScore:
-    """The score of one input; ``error`` is set (and the scores are None) if it failed."""
+    """The score of one input; ``error`` is set (and the scores are None) if it failed, and
+    ``decision`` is "no_signal" (the scores None) for audio without a usable signal."""
 
     utt: str
     path: str
     llr: Optional[float] = None
-    decision: Optional[str] = None  # "bonafide" or "spoof"
+    decision: Optional[str] = None  # "bonafide", "spoof" or "no_signal"
     p_bonafide: Optional[float] = None
     duration: Optional[float] = None  # seconds
     windows: List[Window] = dataclasses.field(default_factory=list)
@@ -87,193 +88,6 @@ def window_bounds(num_samples, window, hop):
         return [(0, num_samples)]
     starts = list(range(0, num_samples - window, hop)) + [num_samples - window]
     return [(s, s + window) for s in starts]
-
-
-def _is_audio(path):
-    return path.lower().endswith(AUDIO_EXTENSIONS)
-
-
-def _is_list(path):
-    """A list is named ``*.scp``, ``*.list``, ``*.lst`` or ``*.txt``; a file with an extension
-    that is neither a list's nor a known audio one is a list if it starts as UTF-8 text. Anything
-    else goes to the audio reader, which reports what it cannot decode (.m4a, .mp4, ...)."""
-    lower = path.lower()
-    if lower.endswith(LIST_EXTENSIONS):
-        return True
-    if lower.endswith(AUDIO_EXTENSIONS):
-        return False
-    try:
-        with open(path, "rb") as f:
-            head = f.read(_SNIFF_BYTES)
-    except OSError:
-        return False  # the audio reader reports it
-    if b"\0" in head:
-        return False
-    try:  # final=False: a multi-byte character cut by the sample size is not an error
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _read_list(path):
-    """Records ``(utt, audio path, None)`` and ``(None, name, error)`` in line order, of a
-    ``wav.scp`` (``<utt> <path>`` lines) or a ``raw.list`` (JSON Lines with key and wav)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except UnicodeDecodeError as e:
-        return [(None, path, f"not a UTF-8 text list ({e.reason} at byte {e.start}); a list "
-                             "has '<utt> <audio path>' lines")]
-    except OSError as e:
-        return [(None, path, f"cannot read the list: {e.strerror or e}")]
-    records = []
-    for lineno, line in enumerate(lines, 1):
-        where = f"{path}:{lineno}"
-        if line.lstrip().startswith("{"):
-            try:
-                record = json.loads(line)
-                utt, wav = str(record["key"]), str(record["wav"])
-            except (ValueError, KeyError, TypeError):
-                records.append((None, where, "expected a JSON object with 'key' and 'wav'"))
-                continue
-            if len(utt.split()) != 1:
-                records.append((None, where, f"bad id {utt!r} (one word, no spaces)"))
-                continue
-            records.append((utt, wav, None))
-            continue
-        fields = line.split(maxsplit=1)
-        if not fields:
-            continue
-        if len(fields) < 2:
-            records.append((None, where, "expected '<utt> <audio path>'"))
-            continue
-        utt, wav = fields[0], fields[1].strip()
-        if wav.endswith("|"):
-            records.append((None, utt, f"{where}: piped commands are not supported; convert "
-                                       "the audio to files first"))
-            continue
-        records.append((utt, wav, None))
-    if not records:
-        records.append((None, path, "no audio files listed"))
-    return records
-
-
-def _as_id(text):
-    """Ids are whitespace-free table keys with '/' between folders."""
-    return "_".join(text.replace(os.sep, "/").split())
-
-
-def _id_candidates(path, root):
-    """Ever more specific ids of a file found in directory ``root`` (None: named directly)."""
-    name = os.path.basename(path)
-    shown = os.path.normpath(os.path.relpath(path, root) if root else path)
-    shown = shown.replace(os.sep, "/").removeprefix("./")
-    candidates = [os.path.splitext(name)[0], name, shown]
-    if root:
-        folder = os.path.basename(os.path.abspath(root))
-        candidates.append(f"{folder}/{shown}")
-    candidates.append(os.path.abspath(path))
-    return [_as_id(c) for c in candidates]
-
-
-def _assign_ids(files, reserved):
-    """Unique ids of ``files`` ``[(path, root)]``, none of them in ``reserved``.
-
-    Each file starts with its stem; while several files share an id, or an id is reserved,
-    each of those files moves on to its next candidate (:func:`_id_candidates`), so the result
-    does not depend on the order of the inputs. Only different files whose paths differ in
-    whitespace alone can still share an id; later ones get a ``~2``, ``~3`` suffix.
-    """
-    candidates = [_id_candidates(path, root) for path, root in files]
-    level = [0] * len(files)
-    while True:
-        ids = [c[k] for c, k in zip(candidates, level)]
-        counts = collections.Counter(ids)
-        moved = False
-        for i, utt in enumerate(ids):
-            if (counts[utt] > 1 or utt in reserved) and level[i] + 1 < len(candidates[i]):
-                level[i] += 1
-                moved = True
-        if not moved:
-            break
-    taken, unique = set(reserved), []
-    for utt in ids:
-        final, n = utt, 1
-        while final in taken:
-            n += 1
-            final = f"{utt}~{n}"
-        taken.add(final)
-        unique.append(final)
-    return unique
-
-
-def _collect(inputs):
-    """All inputs expanded, in input order (a directory's files sorted, a list's in line order),
-    as ``[(utt, path, error)]``: ``error`` is None for audio to score, else why ``path`` (or the
-    list line) failed, and then ``utt`` is None."""
-    records = []  # (utt or None, path, root directory or None, error or None)
-    for item in inputs:
-        item = os.fspath(item)
-        if os.path.isdir(item):
-            found = []
-            for root, dirs, files in os.walk(item):
-                dirs.sort()
-                found += [os.path.join(root, f) for f in sorted(files) if _is_audio(f)]
-            if not found:
-                records.append((None, item, None, "no audio files in this directory (looked "
-                                                  f"for {', '.join(AUDIO_EXTENSIONS)})"))
-            records += [(None, p, item, None) for p in found]
-        elif not os.path.exists(item):
-            records.append((None, item, None, "file or directory not found"))
-        elif os.path.isfile(item) and _is_list(item):
-            records += [(utt, p, None, error) for utt, p, error in _read_list(item)]
-        else:  # audio, or something the audio reader will report as unreadable
-            records.append((None, item, None, None))
-
-    # a list's ids are the user's, kept as written (a repeat is an error); a file given twice
-    # (directly or through a directory) is scored once; the other files get ids around them
-    listed, first, files, repeats = set(), {}, [], set()
-    for i, (utt, path, _, error) in enumerate(records):
-        if error is not None:
-            continue
-        if utt is not None:
-            if utt in listed:
-                records[i] = (None, path, None, f"duplicate id '{utt}' (listed twice)")
-            listed.add(utt)
-            continue
-        key = os.path.normcase(os.path.realpath(path))
-        if key in first:
-            repeats.add(i)
-            continue
-        first[key] = path
-        files.append(i)
-    for i, utt in zip(files, _assign_ids([records[i][1:3] for i in files], listed)):
-        records[i] = (utt, records[i][1], None, None)
-    return [(utt, path, error) for i, (utt, path, _, error) in enumerate(records)
-            if i not in repeats]
-
-
-def collect_inputs(inputs):
-    """Expand audio files, directories (searched recursively for audio) and lists (``wav.scp``
-    or the loader's ``raw.list``; see :func:`_is_list` for what counts as one) into
-    ``(entries [(utt, path)], failures [(input, message)])``, each in input order. A file that
-    is neither audio by name nor a list (.m4a, .mp4) is an entry the audio reader rejects.
-
-    Ids: a list's ids are kept as written (a repeated one is a failure). A file gets its name
-    without extension when no other input has that id; files that would share an id, or take
-    one a list uses, get the first of these that is unique: the file name with its extension
-    (``x.wav``, ``x.flac``), its path relative to the directory given (``sub/x.wav``) or as given
-    on the command line (``audio/x.wav``), the directory's own name before that (``dA/x.wav``),
-    the absolute path. Whitespace in ids becomes ``_``. A file given twice is scored once.
-    """
-    entries, failures = [], []
-    for utt, path, error in _collect(inputs):
-        if error is None:
-            entries.append((utt, path))
-        else:
-            failures.append((path, error))
-    return entries, failures
 
 
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
@@ -400,10 +214,10 @@ class Detector:
         """Load a bundle directory written by ``wedefense export``.
 
         ``device``: "cpu", "cuda" or "cuda:N" (InputError if it is not available), or None for
-        a GPU if there is one. ``backend``: "pytorch" rebuilds the model from config.yaml and
-        model.pt, "torchscript" runs model.ts, "onnx" runs model.onnx with onnxruntime. Keyword
-        arguments (p_spoof, c_miss, c_fa, window_seconds, hop_seconds) are passed to the
-        constructor.
+        a GPU if there is one. ``backend``: "pytorch" (the default) rebuilds the model from
+        config.yaml and the weights, running nothing from the bundle; "torchscript" runs the
+        operator graph in model.ts, "onnx" runs model.onnx with onnxruntime. Keyword arguments
+        (p_spoof, c_miss, c_fa, window_seconds, hop_seconds) are passed to the constructor.
         """
         path = os.fspath(path)
         device = _check_device(device)
@@ -484,6 +298,11 @@ class Detector:
         if not np.isfinite(wav).all():
             raise InputError("audio contains NaN or inf samples")
 
+    def _check_signal(self, wav):
+        if not has_signal(wav):
+            raise InputError("audio has no usable signal (silence or a constant value); "
+                             "it gets no score")
+
     def _segments(self, wav):
         window = int(round(self.window_seconds * self.sample_rate))
         hop = int(round(self.hop_seconds * self.sample_rate))
@@ -507,13 +326,15 @@ class Detector:
         """``[Window(start, end, llr)]`` of one waveform (one window if it is short)."""
         wav = self._prepare(waveform, sample_rate)
         self._check_length(wav)
+        self._check_signal(wav)
         bounds = self._segments(wav)
         llrs = self._run([wav[s:e] for s, e in bounds])
         return [Window(s / self.sample_rate, e / self.sample_rate, float(v))
                 for (s, e), v in zip(bounds, llrs)]
 
     def score(self, waveform, sample_rate):
-        """The LLR of one waveform (the mean over windows for long audio)."""
+        """The LLR of one waveform (the mean over windows for long audio); InputError for
+        audio without a usable signal."""
         return float(np.mean([w.llr for w in self.score_windows(waveform, sample_rate)]))
 
     # --- files ----------------------------------------------------------------------------
@@ -537,7 +358,7 @@ class Detector:
         if isinstance(inputs, (str, os.PathLike)):
             inputs = [inputs]
         results = []
-        for utt, path, error in _collect(inputs):
+        for utt, path, error in expand_inputs(inputs):
             if error is not None and on_error == "raise":
                 raise InputError(error, path)
             results.append(FileScore(utt, path) if error is None
@@ -587,6 +408,9 @@ class Detector:
                 fail(r, InputError(str(e), r.path))
                 continue
             r.duration = len(wav) / self.sample_rate
+            if not has_signal(wav):
+                r.decision = "no_signal"
+                continue
             for s, e in self._segments(wav):
                 pieces.append(wav[s:e])
                 owners.append((r, s, e))
@@ -619,11 +443,16 @@ def _header_duration(path):
 
 def _load(path, sample_rate):
     try:
-        return load_audio(path, sample_rate)
+        wav = load_audio(path, sample_rate)
     except InputError as e:
         return e
     except Exception as e:  # a decoder error libsndfile does not classify
         return InputError(f"cannot read audio: {e}", path)
+    declared, got = declared_seconds(path), len(wav) / sample_rate
+    if declared is not None and got < TRUNCATED_FRACTION * declared:
+        return InputError(f"truncated: decodes to {got:.2f} s of the {declared:.2f} s its "
+                          "header declares", path)
+    return wav
 
 
 def _groups(results, max_seconds):

@@ -25,9 +25,9 @@ from wedefense.frontend.lfcc import LFCC
 from wedefense.frontend.spectrogram import LogSpectrogram, RawWaveform
 from wedefense.frontend.ssl import SSLFrontend
 from wedefense.models import aasist, lcnn, mhfa, resnet, ssl_backends
-from wedefense.models.detector import SpoofDetector
 from wedefense.models.pooling import POOLING
 from wedefense.models.projections import build_projection
+from wedefense.models.spoof_model import SpoofModel
 from wedefense.utils.checkpoint import model_state
 from wedefense.utils.config import load_yaml
 from wedefense.utils.errors import InputError
@@ -134,7 +134,7 @@ def build_model(config):
                              f"({index})")
     # build_projection reports an argument the head does not take (InputError)
     projection = build_projection(backbone.embed_dim, len(classes), **projection_args)
-    return SpoofDetector(frontend, backbone, projection,
+    return SpoofModel(frontend, backbone, projection,
                          mean_norm=config.get("mean_norm", frontend_name not in ("raw", "ssl")))
 
 

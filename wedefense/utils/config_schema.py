@@ -15,6 +15,7 @@ import inspect
 import re
 from dataclasses import dataclass
 
+from wedefense.training.task import TASKS
 from wedefense.utils.errors import InputError
 
 
@@ -233,6 +234,8 @@ SCHEMA = (
                                                                "fp16")),
     Key("channels_last", "bool", False, "NHWC convolutions (GPU)"),
     Key("compile", "bool", False, "torch.compile the training forward"),
+    Key("task", "str", "detection", "what is trained (wedefense.training.task.TASKS)",
+        choices=tuple(TASKS)),
     # schedule of the run
     Key("seed", "int", 42, "random seed (plus the rank)"),
     Key("num_epochs", "int", 10, "training epochs", ">=1"),

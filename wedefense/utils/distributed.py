@@ -52,3 +52,12 @@ def barrier():
 def cleanup():
     if is_distributed():
         dist.destroy_process_group()
+
+
+def sync_buffers(model):
+    """Give every rank rank 0's buffers (BatchNorm running statistics). DDP copies them from
+    rank 0 only at the start of each training forward, so after an epoch each rank holds what
+    its own last batch left; validation must score the model rank 0 saves."""
+    if is_distributed():
+        for buf in model.buffers():
+            dist.broadcast(buf, src=0)

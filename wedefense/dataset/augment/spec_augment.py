@@ -1,7 +1,7 @@
 """SpecAugment (Park et al., 2019) time and frequency masks on features, batched on the
 model's device, in training only.
 
-The model computes its features inside (see :mod:`wedefense.models.detector`), so the masks go
+The model computes its features inside (see :mod:`wedefense.models.spoof_model`), so the masks go
 in through a forward hook on ``model.frontend``: the training script attaches it,
 ``model.eval()`` turns it off and an exported or extracted model never sees it. Masked values
 are each bin's mean over the utterance's valid frames, which the detector's mean normalisation

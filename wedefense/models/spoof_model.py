@@ -10,7 +10,7 @@ from torch import nn
 from wedefense.frontend.normalize import masked_mean_norm
 
 
-class SpoofDetector(nn.Module):
+class SpoofModel(nn.Module):
     def __init__(self, frontend, backbone, projection, mean_norm=True):
         super().__init__()
         self.frontend = frontend
@@ -33,7 +33,7 @@ class SpoofDetector(nn.Module):
 
 
 def min_samples(model):
-    """The shortest input, in samples, that ``model`` (a :class:`SpoofDetector`, or anything
+    """The shortest input, in samples, that ``model`` (a :class:`SpoofModel`, or anything
     with its ``frontend`` and ``backbone``) scores meaningfully.
 
     A framed front-end (fbank, LFCC, spectrogram, SSL) must give at least two frames: from a

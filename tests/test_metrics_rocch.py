@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from wedefense.metrics.beyond import beyond_official_metrics, min_cllr, rocch, rocch_eer
 from wedefense.metrics.detection import compute_cllr, compute_metrics
+from wedefense.metrics.rocch import beyond_official_metrics, min_cllr, rocch, rocch_eer
 
 
 def reference_pav_min_cllr(bona, spoof):
