@@ -6,8 +6,10 @@
 The bundle holds bundle.json (format version, sample rate, classes and training counts),
 config.yaml, model.safetensors (the weights), the optional calibration.json, and model.ts
 (TorchScript) and model.onnx (ONNX, dynamic batch and length), which both map a waveform
-batch (B, N) and its lengths (B,) to one (calibrated) LLR per row. Use it with
-`wedefense detect --model bundle/ ...` or `wedefense.Detector.load("bundle/")`.
+batch (B, N) and its lengths (B,) to one (calibrated) LLR per row; for a localization model
+(task: localization) to frame LLRs (B, T) and utterance LLRs (B,), with --frame_calibration
+folded into the frame LLRs. Use it with `wedefense detect --model bundle/ ...` or
+`wedefense.Detector.load("bundle/")`.
 """
 
 import argparse
@@ -37,6 +39,9 @@ def get_parser():
     parser.add_argument("--calibration", default=None,
                         help="one-system calibration model from 'calibrate.py train' to fold "
                              "into the bundle, so it outputs calibrated LLRs")
+    parser.add_argument("--frame_calibration", default=None,
+                        help="localization models: the frame calibration of stage 6 "
+                             "('calibrate_frames.py train'), folded into the frame LLRs")
     parser.add_argument("--bonafide_classes",
                         help="comma-separated class names counted as bona fide (default: the "
                              "config's 'bonafide_classes', else 'bonafide')")
@@ -69,7 +74,8 @@ def main(argv=None):
     manifest = export_bundle(config, model, args.out, calibration_path=args.calibration,
                              bonafide_classes=bonafide, torchscript=not args.no_torchscript,
                              onnx=onnx, window_seconds=args.window_seconds,
-                             hop_seconds=args.hop_seconds)
+                             hop_seconds=args.hop_seconds,
+                             frame_calibration_path=args.frame_calibration)
     logger.info("wrote bundle %s (%s; files: %s)", args.out, manifest["output"],
                 ", ".join(manifest["files"].values()))
 
