@@ -8,31 +8,19 @@
 # LLAMAPARTIALSPOOF_URL sets a mirror.
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-  echo "usage: $0 <corpus_dir>" >&2
-  exit 1
-fi
+[ $# -eq 1 ] || { echo "usage: $0 <corpus_dir>" >&2; exit 1; }
 dir=$1
 tools=$(cd "$(dirname "$0")/.." && pwd)/tools
 base=${LLAMAPARTIALSPOOF_URL:-https://zenodo.org/records/14214149/files}
 
-mkdir -p "$dir/downloads"
 for part in a b; do
   bash "$tools/download.sh" "$base/label_R01TTS.0.$part.txt?download=1" \
     "$dir/label_R01TTS.0.$part.txt"
-  archive=R01TTS.0.$part.tgz
-  marker=$dir/downloads/.$archive.unpacked
-  if [ -f "$marker" ]; then
-    echo "$0: $archive is already unpacked in $dir"
-    continue
-  fi
-  bash "$tools/download.sh" "$base/$archive?download=1" "$dir/downloads/$archive"
-  echo "$0: unpacking $archive into $dir"
-  tar -xzf "$dir/downloads/$archive" -C "$dir"
+  bash "$tools/download_and_unpack.sh" "$base/R01TTS.0.$part.tgz?download=1" "$dir" \
+    "R01TTS.0.$part.tgz"
   if [ ! -d "$dir/R01TTS.0.$part" ]; then
-    echo "$0: unpacked $archive, but $dir/R01TTS.0.$part is missing; check its layout" >&2
+    echo "$0: unpacked R01TTS.0.$part.tgz, but $dir/R01TTS.0.$part is missing; check its layout" >&2
     exit 1
   fi
-  touch "$marker"
 done
 echo "$0: LlamaPartialSpoof is ready in $dir"
