@@ -1,4 +1,5 @@
 # Quick start:  make demo   (set up .venv, run the demo recipe, stages 0-7)
+#               make demo-localization   (the same for the spoof localization demo)
 #               make test   (set up .venv with test extras, run the test suite)
 # The environment is built once and reused; it is rebuilt when setup.py or requirements.txt change.
 
@@ -10,8 +11,9 @@ PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
 DEMO := egs/detection/demo/v03_resnet18
+DEMO_LOCALIZATION := egs/localization/demo/v01_frame_cnn
 
-.PHONY: all env test-env demo test lint clean-demo gpu-wheels
+.PHONY: all env test-env demo demo-localization test lint clean-demo gpu-wheels
 
 all: test
 
@@ -33,6 +35,9 @@ test-env: $(VENV)/.installed-test
 
 demo: env
 	cd $(DEMO) && bash run.sh --stage 0 --stop_stage 7
+
+demo-localization: env
+	cd $(DEMO_LOCALIZATION) && bash run.sh --stage 0 --stop_stage 7
 
 test: test-env
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests

@@ -15,6 +15,14 @@ Any sample rate is resampled and stereo is mixed down. Audio longer than the bun
 (30 s by default) is scored in windows and gets the mean window LLR; --window_scores writes
 each window's LLR.
 
+With a localization bundle (egs/localization), --segments writes where each input is spoofed,
+one row per merged range of frames whose LLR is below the decision threshold:
+
+    utt<TAB>start<TAB>end<TAB>llr        (seconds; llr the minimum frame LLR inside)
+
+and --rttm the same ranges as RTTM ('SPEAKER <utt> 1 <start> <duration> <NA> <NA> spoof <NA>
+<NA>'). Long audio is localized in windows on the frame grid, every frame scored once.
+
 Audio with no usable signal (digital silence, a constant value, noise below one 16-bit step)
 gets no score: its row reads 'nan<TAB>no_signal<TAB>nan' and a warning counts such files.
 Unreadable inputs, and files that decode to less than their header declares ("truncated", e.g.
@@ -27,6 +35,7 @@ import logging
 import sys
 
 from wedefense.dataset.batch_seconds import CPU_BATCH_SECONDS, GPU_BATCH_SECONDS
+from wedefense.dataset.timestamps import make_timestamps, write_rttm
 from wedefense.metrics.detection import DEFAULT_C_FA, DEFAULT_C_MISS, DEFAULT_P_SPOOF
 from wedefense.utils.cli import entry_point, setup_logging
 from wedefense.utils.errors import InputError
@@ -66,6 +75,11 @@ def get_parser():
     parser.add_argument("--window_scores", default=None,
                         help="also write per-window scores: utt<TAB>start<TAB>end<TAB>llr "
                              "(seconds)")
+    parser.add_argument("--segments", default=None,
+                        help="localization bundles: write the spoofed ranges here, "
+                             "utt<TAB>start<TAB>end<TAB>llr")
+    parser.add_argument("--rttm", default=None,
+                        help="localization bundles: write the spoofed ranges here as RTTM")
     parser.add_argument("--max_batch_seconds", type=float, default=None,
                         help=f"padded audio seconds per batch (default: {CPU_BATCH_SECONDS:g} "
                              f"on CPU, {GPU_BATCH_SECONDS:g} on GPU)")
@@ -81,6 +95,19 @@ def format_rows(results):
             yield f"{r.utt}\tnan\tno_signal\tnan\n"
         elif r.error is None:
             yield f"{r.utt}\t{r.llr:.6f}\t{r.decision}\t{r.p_bonafide:.6f}\n"
+
+
+def format_segments(results):
+    yield "utt\tstart\tend\tllr\n"
+    for r in results:
+        for start, end, llr in r.spoofed:
+            yield f"{r.utt}\t{start:.3f}\t{end:.3f}\t{llr:.6f}\n"
+
+
+def spoofed_timestamps(results):
+    """``{utt: Timestamps}`` of the scored inputs (silent ones included, with no ranges)."""
+    return {r.utt: make_timestamps(r.duration, [(a, b) for a, b, _ in r.spoofed], r.path)
+            for r in results}
 
 
 def _write(path, lines):
@@ -106,6 +133,9 @@ def main(argv=None):
                              c_fa=args.c_fa, window_seconds=args.window_seconds,
                              hop_seconds=args.hop_seconds)
     logger.info("inference path: %s", detector.path)
+    if (args.segments or args.rttm) and detector.task != "localization":
+        raise InputError("--segments and --rttm need a localization bundle (egs/localization); "
+                         "this one scores whole utterances", args.model)
     if not detector.calibrated:
         logger.info("this bundle has no calibration: the LLRs are the model's raw ones, so "
                     "decisions and p_bonafide are only as good as its own calibration")
@@ -125,6 +155,10 @@ def main(argv=None):
                    ["utt\tstart\tend\tllr\n"]
                    + [f"{r.utt}\t{w.start:.3f}\t{w.end:.3f}\t{w.llr:.6f}\n"
                       for r in scored for w in r.windows])
+        if args.segments:
+            _write(args.segments, format_segments(scored))
+        if args.rttm:
+            write_rttm(args.rttm, spoofed_timestamps(scored))
         logger.info("scored %d input(s); decision threshold llr >= %.4f (p_spoof=%g, "
                     "c_miss=%g, c_fa=%g)%s", len(scored), detector.threshold, args.p_spoof,
                     args.c_miss, args.c_fa, f"; wrote {args.out}" if args.out else "")

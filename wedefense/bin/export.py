@@ -6,8 +6,10 @@
 The bundle holds bundle.json (format version, sample rate, classes and training counts),
 config.yaml, model.safetensors (the weights), the optional calibration.json, and model.ts
 (TorchScript) and model.onnx (ONNX, dynamic batch and length), which both map a waveform
-batch (B, N) and its lengths (B,) to one (calibrated) LLR per row. Use it with
-`wedefense detect --model bundle/ ...` or `wedefense.Detector.load("bundle/")`.
+batch (B, N) and its lengths (B,) to one (calibrated) LLR per row; for a localization model
+(task: localization) to frame LLRs (B, T) and utterance LLRs (B,), with --frame_calibration
+folded into the frame LLRs. Use it with `wedefense detect --model bundle/ ...` or
+`wedefense.Detector.load("bundle/")`.
 
 --quantize int8 --quantize_data data/dev/wav.scp adds model.int8.onnx (static int8
 convolutions, about 2x faster on a CPU; `wedefense detect --backend onnx_int8`), calibrated on
@@ -42,6 +44,9 @@ def get_parser():
     parser.add_argument("--calibration", default=None,
                         help="one-system calibration model from 'calibrate.py train' to fold "
                              "into the bundle, so it outputs calibrated LLRs")
+    parser.add_argument("--frame_calibration", default=None,
+                        help="localization models: the frame calibration of stage 6 "
+                             "('calibrate_frames.py train'), folded into the frame LLRs")
     parser.add_argument("--bonafide_classes",
                         help="comma-separated class names counted as bona fide (default: the "
                              "config's 'bonafide_classes', else 'bonafide')")
@@ -85,7 +90,8 @@ def main(argv=None):
                              onnx=onnx, window_seconds=args.window_seconds,
                              hop_seconds=args.hop_seconds, quantize=args.quantize,
                              quantize_inputs=args.quantize_data,
-                             int8_tolerance=args.int8_tolerance)
+                             int8_tolerance=args.int8_tolerance,
+                             frame_calibration_path=args.frame_calibration)
     if "quantization" in manifest:
         logger.info("int8 model: largest |LLR difference| %.4f on %d calibration file(s)",
                     manifest["quantization"]["max_abs_llr_diff"],

@@ -8,8 +8,9 @@ Protocol lines: ``SPEAKER UTT - ATTACK KEY`` (ATTACK '-' for bona fide; KEY bona
 
 import os
 
+from wedefense.dataset import timestamps
 from wedefense.dataset.prepare import Utterance, write_data_dir
-from wedefense.dataset.tables import LABELS, iter_lines
+from wedefense.dataset.tables import LABELS, iter_lines, read_labels, read_table
 from wedefense.utils.errors import InputError
 
 SETS = ("train", "dev", "eval")
@@ -56,3 +57,56 @@ def prepare(corpus_dir, data_dir, num_workers=8):
         utterances = read_protocol(proto, os.path.join(db, subset, "con_wav"))
         summary[subset] = write_data_dir(os.path.join(data_dir, subset), utterances, num_workers)
     return summary
+
+
+# Localization labels ---------------------------------------------------------------------------
+# The official segment labels: database/segment_labels/<set>_seglab_<r>.npy, a pickled dict
+# utt -> array of '1' (bona fide) / '0' (spoof) per r-second segment, the last partial one
+# included (read safely by wedefense.dataset.timestamps). The finest file becomes the timestamp
+# table every later stage reads; coarser labels are derived from it.
+
+def segment_label_files(db, subset):
+    """``{resolution: path}`` of the ``<subset>_seglab_<r>.npy`` files under segment_labels/."""
+    folder = os.path.join(db, "segment_labels")
+    prefix = f"{subset}_seglab_"
+    found = {}
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            if name.startswith(prefix) and name.endswith(".npy"):
+                try:
+                    found[float(name[len(prefix):-4])] = os.path.join(folder, name)
+                except ValueError:
+                    continue
+    return dict(sorted(found.items()))
+
+
+def prepare_timestamps(corpus_dir, data_dir):
+    """Write ``data_dir/<set>/timestamps`` from the finest segment labels, for the utterances
+    stage 1 put in ``data_dir/<set>`` (durations from its utt2dur, labels from its utt2lab)."""
+    db = os.path.abspath(database_dir(corpus_dir))
+    tables, written = {}, {}
+    for subset in SETS:  # all sets checked before any is written
+        files = segment_label_files(db, subset)
+        if not files:
+            raise InputError(f"no segment labels {subset}_seglab_<r>.npy (PartialSpoof v1.2 "
+                             "ships them in database/segment_labels/)",
+                             os.path.join(db, "segment_labels"))
+        resolution, path = next(iter(files.items()))
+        seglab = timestamps.read_seglab(path)
+        out = os.path.join(data_dir, subset)
+        utt2dur = read_table(os.path.join(out, "utt2dur"), float)
+        utt2lab = read_labels(os.path.join(out, "utt2lab"))
+        table = {}
+        for utt, dur in utt2dur.items():
+            if utt not in seglab:
+                raise InputError(f"no segment labels for '{utt}'", path)
+            ts = timestamps.mask_to_timestamps(seglab[utt], resolution, dur, utt, path)
+            if ts.label != utt2lab[utt]:
+                raise InputError(f"'{utt}' is {utt2lab[utt]} in the protocol but its segment "
+                                 f"labels say {ts.label}", path)
+            table[utt] = ts
+        tables[out] = table
+        written[subset] = (resolution, len(table))
+    for out, table in tables.items():
+        timestamps.write_timestamps(os.path.join(out, "timestamps"), table)
+    return written

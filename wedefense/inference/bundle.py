@@ -55,6 +55,7 @@ MANIFEST = "bundle.json"
 CONFIG = "config.yaml"
 WEIGHTS = "model.safetensors"
 CALIBRATION = "calibration.json"
+FRAME_CALIBRATION = "frame_calibration.json"
 TORCHSCRIPT = "model.ts"
 ONNX = "model.onnx"
 ONNX_INT8 = "model.int8.onnx"
@@ -114,6 +115,15 @@ class LLRModel(nn.Module):
         return llr * self.calibration_scale + self.calibration_offset
 
 
+def is_localization(config):
+    return config.get("task", "detection") == "localization"
+
+
+def is_frame_model(llr_model):
+    """A localization model's wrapper (frame_llr_model.FrameLLRModel): two outputs."""
+    return hasattr(llr_model, "hop_samples")
+
+
 def read_calibration(path):
     """A one-system calibration model written by ``wedefense/bin/calibrate.py train``."""
     from wedefense.calibration.logistic import load_model
@@ -136,11 +146,22 @@ def _class_info(config, path):
 
 
 def build_llr_model(config, state_dict, bonafide_classes=("bonafide",), calibration=None,
-                    config_path=None):
-    """Rebuild the detector from a training config and wrap it as an :class:`LLRModel`."""
+                    config_path=None, frame_calibration=None):
+    """Rebuild the detector from a training config and wrap it as an :class:`LLRModel` (a
+    localization model as a :class:`~wedefense.inference.frame_llr_model.FrameLLRModel`)."""
     from wedefense.models.registry import build_model
 
     classes, counts = _class_info(config, config_path)
+    if is_localization(config):
+        from wedefense.inference.frame_llr_model import build_frame_llr_model
+
+        model = build_model(config)
+        try:
+            model.load_state_dict(state_dict)
+        except RuntimeError as e:
+            raise InputError(f"weights do not fit the model in the config: {e}",
+                             config_path) from None
+        return build_frame_llr_model(config, model, calibration, frame_calibration, config_path)
     try:
         detector = build_model(config)
     except (ValueError, KeyError, TypeError) as e:
@@ -210,17 +231,18 @@ def export_onnx(llr_model, path, sample_rate, opset=18):
         logging.getLogger(name).setLevel(logging.WARNING)
     with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        outputs = ["frame_llr", "llr"] if is_frame_model(llr_model) else ["llr"]
         if any(isinstance(m, nn.RNNBase) for m in llr_model.modules()):
             # the dynamo exporter unrolls GRU/LSTM layers over the example's length; the
             # TorchScript-based one keeps them as ONNX recurrent ops with a dynamic length
             torch.onnx.export(llr_model, (example, lengths), tmp, dynamo=False,
                               opset_version=opset, input_names=["wav", "lengths"],
-                              output_names=["llr"],
+                              output_names=outputs,
                               dynamic_axes={"wav": {0: "batch", 1: "samples"},
                                             "lengths": {0: "batch"}})
             return
         torch.onnx.export(llr_model, (example, lengths), tmp, dynamo=True, opset_version=opset,
-                          input_names=["wav", "lengths"], output_names=["llr"],
+                          input_names=["wav", "lengths"], output_names=outputs,
                           dynamic_shapes={"wav": {0: batch, 1: samples},
                                           "lengths": {0: batch}},
                           external_data=False, verbose=False)
@@ -241,7 +263,8 @@ def _exporting(what, flag, export, *args):
 def export_bundle(config_path, model_path, out_dir, calibration_path=None,
                   bonafide_classes=None, torchscript=True, onnx=True,
                   window_seconds=DEFAULT_WINDOW_SECONDS, hop_seconds=DEFAULT_HOP_SECONDS,
-                  quantize=None, quantize_inputs=(), int8_tolerance=None):
+                  quantize=None, quantize_inputs=(), int8_tolerance=None,
+                  frame_calibration_path=None):
     """Write a bundle directory from an exp dir's config and a checkpoint; return the manifest.
 
     ``quantize="int8"`` adds model.int8.onnx, calibrated on ``quantize_inputs`` (audio files,
@@ -260,7 +283,14 @@ def export_bundle(config_path, model_path, out_dir, calibration_path=None,
         bonafide_classes = bonafide_classes_of(config, config_path)
     state = model_state(model_path)
     calibration = read_calibration(calibration_path) if calibration_path else None
-    llr_model = build_llr_model(config, state, bonafide_classes, calibration, config_path)
+    frame_calibration = None
+    if frame_calibration_path:
+        if not is_localization(config):
+            raise InputError("a frame calibration is for localization models; this config "
+                             "is a detector's", config_path)
+        frame_calibration = read_calibration(frame_calibration_path)
+    llr_model = build_llr_model(config, state, bonafide_classes, calibration, config_path,
+                                frame_calibration)
     classes, counts = _class_info(config, config_path)
     sample_rate = int(config.get("dataset_args", {}).get("sample_rate", 16000))
     if not 0 < hop_seconds <= window_seconds:
@@ -296,6 +326,10 @@ def export_bundle(config_path, model_path, out_dir, calibration_path=None,
             with open(os.path.join(tmp_dir, CALIBRATION), "w", encoding="utf-8") as f:
                 json.dump(calibration, f, indent=2)
             files["calibration"] = CALIBRATION
+        if frame_calibration is not None:
+            with open(os.path.join(tmp_dir, FRAME_CALIBRATION), "w", encoding="utf-8") as f:
+                json.dump(frame_calibration, f, indent=2)
+            files["frame_calibration"] = FRAME_CALIBRATION
         if torchscript:
             _exporting("TorchScript", "--no_torchscript", export_torchscript, llr_model,
                        os.path.join(tmp_dir, TORCHSCRIPT))
@@ -329,6 +363,12 @@ def export_bundle(config_path, model_path, out_dir, calibration_path=None,
                        "calibration": (os.path.basename(calibration_path)
                                        if calibration_path else None)},
         }
+        if is_frame_model(llr_model):
+            # model.ts / model.onnx: (wav, lengths) -> (frame_llr (B, T), llr (B,))
+            manifest.update(task="localization",
+                            frame_resolution=llr_model.hop_samples / sample_rate,
+                            hop_samples=llr_model.hop_samples,
+                            frame_output="calibrated_llr" if frame_calibration else "llr")
         with atomic_open(os.path.join(tmp_dir, MANIFEST)) as f:
             json.dump(manifest, f, indent=2)
             f.write("\n")
@@ -452,8 +492,10 @@ def load_llr_model(bundle_dir, manifest=None):
     config_path = os.path.join(bundle_dir, files["config"])
     config = load_yaml(config_path)
     state = load_weights(os.path.join(bundle_dir, files["weights"]))
-    calibration = None
+    calibration = frame_calibration = None
     if files.get("calibration"):
         calibration = read_calibration(os.path.join(bundle_dir, files["calibration"]))
+    if files.get("frame_calibration"):
+        frame_calibration = read_calibration(os.path.join(bundle_dir, files["frame_calibration"]))
     return build_llr_model(config, state, manifest.get("bonafide_classes", ["bonafide"]),
-                           calibration, config_path)
+                           calibration, config_path, frame_calibration)

@@ -37,7 +37,7 @@ import os
 import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -46,7 +46,9 @@ from wedefense.dataset.batch_seconds import default_batch_seconds, length_batche
 from wedefense.dataset.prepare import audio_duration
 from wedefense.inference import bundle as bundle_io
 from wedefense.inference.audio_checks import TRUNCATED_FRACTION, declared_seconds, has_signal
+from wedefense.inference.frame_windows import num_frames, plan_windows, stitch
 from wedefense.inference.inputs import expand_inputs
+from wedefense.inference.spoofed_ranges import spoofed_ranges
 from wedefense.metrics.detection import (
     DEFAULT_C_FA,
     DEFAULT_C_MISS,
@@ -56,6 +58,9 @@ from wedefense.metrics.detection import (
 from wedefense.utils.errors import InputError
 
 BACKENDS = ("auto", "pytorch", "torchscript", "onnx", "onnx_int8")
+# Localization of long audio: each window's frames this close to a cut are left to the
+# neighbouring window, which sees them with context on both sides (frame_windows.py).
+DEFAULT_CONTEXT_SECONDS = 1.0
 
 
 @dataclasses.dataclass
@@ -78,6 +83,21 @@ class FileScore:
     duration: Optional[float] = None  # seconds
     windows: List[Window] = dataclasses.field(default_factory=list)
     error: Optional[str] = None
+    # localization bundles: merged spoofed ranges (start_s, end_s, min frame llr)
+    spoofed: List[Tuple[float, float, float]] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Localization:
+    """Where one waveform is spoofed: per frame ``[starts[k], ends[k])`` seconds its LLR, and
+    the frames below the decision threshold merged into ``(start, end, llr)`` ranges, ``llr``
+    the minimum frame LLR inside; ``llr`` is the utterance LLR, as :meth:`Detector.score`."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    frame_llr: np.ndarray
+    spoofed: List[Tuple[float, float, float]]
+    llr: float
 
 
 def window_bounds(num_samples, window, hop):
@@ -130,9 +150,11 @@ class _TorchBackend:
     def __call__(self, wavs, lengths):
         torch = self.torch
         with torch.inference_mode():
-            llr = self.module(torch.from_numpy(wavs).to(self.device),
+            out = self.module(torch.from_numpy(wavs).to(self.device),
                               torch.from_numpy(lengths).to(self.device))
-        return llr.double().cpu().numpy()
+        if isinstance(out, tuple):  # a localization model: (frame LLRs, utterance LLRs)
+            return tuple(o.double().cpu().numpy() for o in out)
+        return out.double().cpu().numpy()
 
 
 class _OnnxBackend:
@@ -171,8 +193,10 @@ class _OnnxBackend:
                             + (f"CPU, {threads} thread(s)" if self.on_cpu else "CUDA"))
 
     def __call__(self, wavs, lengths):
-        out = self.session.run(None, {"wav": wavs, "lengths": lengths})[0]
-        return np.asarray(out, dtype=np.float64)
+        out = self.session.run(None, {"wav": wavs, "lengths": lengths})
+        if len(out) > 1:  # a localization model: (frame LLRs, utterance LLRs)
+            return tuple(np.asarray(o, dtype=np.float64) for o in out)
+        return np.asarray(out[0], dtype=np.float64)
 
 
 def _fastest_exact_backend(files, device):
@@ -208,6 +232,9 @@ class Detector:
         self.class_counts = list(manifest["class_counts"])
         self.calibrated = "calibration" in manifest["files"]
         self.min_samples = max(1, int(manifest.get("min_samples", 1)))
+        self.task = manifest.get("task", "detection")
+        self.hop_samples = int(manifest.get("hop_samples", 0)) or None
+        self.context_seconds = DEFAULT_CONTEXT_SECONDS
         if window_seconds is None:
             window_seconds = manifest.get("window_seconds", bundle_io.DEFAULT_WINDOW_SECONDS)
         if hop_seconds is None:
@@ -346,9 +373,11 @@ class Detector:
         hop = int(round(self.hop_seconds * self.sample_rate))
         return window_bounds(len(wav), window, hop)
 
-    def _run(self, pieces, max_batch_seconds=None, max_batch_size=64):
-        """LLRs of a list of 1-D float32 arrays, batched by length (padding is masked)."""
+    def _run(self, pieces, max_batch_seconds=None, max_batch_size=64, frames=False):
+        """LLRs of a list of 1-D float32 arrays, batched by length (padding is masked); with
+        ``frames`` (localization bundles) also each piece's frame LLRs: ``(frame_llrs, llrs)``."""
         llrs = np.empty(len(pieces))
+        frame_llrs = [None] * len(pieces)
         max_batch_seconds = max_batch_seconds or self.default_batch_seconds
         batches = length_batches([len(p) for p in pieces],
                                  max_batch_seconds * self.sample_rate, max_batch_size)
@@ -357,8 +386,13 @@ class Detector:
             wavs = np.zeros((len(batch), int(lengths.max())), dtype=np.float32)
             for row, i in enumerate(batch):
                 wavs[row, :lengths[row]] = pieces[i]
-            llrs[batch] = self._backend(wavs, lengths)
-        return llrs
+            out = self._backend(wavs, lengths)
+            if isinstance(out, tuple):
+                frame_out, out = out
+                for row, i in enumerate(batch):
+                    frame_llrs[i] = frame_out[row, :num_frames(lengths[row], self.hop_samples)]
+            llrs[batch] = out
+        return (frame_llrs, llrs) if frames else llrs
 
     def score_windows(self, waveform, sample_rate):
         """``[Window(start, end, llr)]`` of one waveform (one window if it is short)."""
@@ -374,6 +408,43 @@ class Detector:
         """The LLR of one waveform (the mean over windows for long audio); InputError for
         audio without a usable signal."""
         return float(np.mean([w.llr for w in self.score_windows(waveform, sample_rate)]))
+
+    def localize(self, waveform, sample_rate):
+        """Where a waveform is spoofed (:class:`Localization`), with a localization bundle.
+
+        Audio longer than the bundle's window is scored in windows on the frame grid, each
+        frame taken from the one window that sees it with ``context_seconds`` on both sides
+        (wedefense/inference/frame_windows.py), so no frame is counted twice; ``llr`` is the
+        mean of the windows' utterance LLRs, as :meth:`score` takes it."""
+        self._need_localization()
+        wav = self._prepare(waveform, sample_rate)
+        self._check_length(wav)
+        self._check_signal(wav)
+        return self._localize(wav)
+
+    def _need_localization(self):
+        if self.task != "localization" or not self.hop_samples:
+            raise InputError("this bundle scores whole utterances: localizing needs a bundle of "
+                             "a localization model (task: localization, egs/localization)",
+                             self.bundle_dir)
+
+    def _localize(self, wav, max_batch_seconds=None):
+        hop = self.hop_samples
+        window_frames = max(1, int(round(self.window_seconds * self.sample_rate)) // hop)
+        context = min(int(math.ceil(self.context_seconds * self.sample_rate / hop)),
+                      (window_frames - 1) // 2)
+        plan = plan_windows(len(wav), hop, window_frames, context)
+        frame_llrs, llrs = self._run([wav[w.start:w.end] for w in plan], max_batch_seconds,
+                                     frames=True)
+        frame_llr = stitch(plan, frame_llrs, hop)
+        k = np.arange(len(frame_llr))
+        starts = k * hop / self.sample_rate
+        ends = np.minimum((k + 1) * hop, len(wav)) / self.sample_rate
+        if not (np.isfinite(frame_llr).all() and np.isfinite(llrs).all()):
+            raise InputError("the model gave a non-finite score")
+        spoofed = [(float(a), float(b), float(v))
+                   for a, b, v in spoofed_ranges(starts, ends, frame_llr, self.threshold)]
+        return Localization(starts, ends, frame_llr, spoofed, float(np.mean(llrs)))
 
     # --- files ----------------------------------------------------------------------------
 
@@ -448,6 +519,15 @@ class Detector:
             r.duration = len(wav) / self.sample_rate
             if not has_signal(wav):
                 r.decision = "no_signal"
+                continue
+            if self.task == "localization":  # windows on the frame grid, one file at a time
+                try:
+                    loc = self._localize(wav, max_batch_seconds)
+                except InputError as e:
+                    fail(r, InputError(str(e), r.path))
+                    continue
+                r.llr, r.spoofed = loc.llr, loc.spoofed
+                r.decision, r.p_bonafide = self.decide(r.llr), self.p_bonafide(r.llr)
                 continue
             for s, e in self._segments(wav):
                 pieces.append(wav[s:e])

@@ -19,7 +19,6 @@ for a detector; without a branch they are the frame logits at the minimising fra
 Classes: exactly two, ``bonafide`` and one spoof class (frame labels are binary).
 """
 
-import math
 from typing import List, Optional, Tuple
 
 import torch
@@ -155,7 +154,9 @@ class FrameSpoofModel(nn.Module):
             feats = masked_mean_norm(feats, feat_lengths)
         emb, emb_lengths = self.backbone(feats, feat_lengths)
         out_lengths = self.num_frames(lengths.to(emb.device))
-        steps = torch.arange(int(math.ceil(wav.shape[1] / self.hop_samples)), device=emb.device)
+        # integer ceil: math.ceil would freeze the frame count into an exported graph
+        num_steps = (wav.shape[1] + self.hop_samples - 1) // self.hop_samples
+        steps = torch.arange(num_steps, device=emb.device)
         last = (emb_lengths.to(emb.device) - 1).clamp(min=0).unsqueeze(1)
         index = torch.minimum(steps.unsqueeze(0), last)                  # (B, T)
         emb = emb.gather(1, index.unsqueeze(-1).expand(-1, -1, emb.size(-1)))

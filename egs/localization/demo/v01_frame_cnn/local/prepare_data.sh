@@ -1,0 +1,1 @@
+../../../partialspoof/v01_frame_cnn/local/prepare_data.sh
