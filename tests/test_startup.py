@@ -1,5 +1,6 @@
 """Start-up stays light: the command-line front door parses arguments and prints help without
-importing torch or scipy.optimize (together over a second); they load when the work needs them."""
+importing torch or scipy.optimize (together over a second); they load when the work needs them,
+and `detect` on the ONNX path (the CPU default) never needs torch."""
 
 import json
 import os
