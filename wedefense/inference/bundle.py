@@ -23,6 +23,9 @@ Loading a bundle runs no code from it: the default reader rebuilds the model fro
 instead, read with torch's weights-only unpickler (:mod:`wedefense.utils.checkpoint`), which
 refuses any pickled object. model.ts and model.onnx are operator graphs run only when a reader
 asks for that backend; neither holds Python code.
+
+Reading a bundle's manifest and running model.onnx need no torch: that part lives in
+:mod:`wedefense.inference.bundle_reader`, and this module re-exports its names.
 """
 
 import json
@@ -38,32 +41,30 @@ from torch import Tensor, nn
 import wedefense
 from wedefense.calibration.llr import _check_classes, bonafide_classes_of, removes_training_prior
 from wedefense.frontend.normalize import masked_mean_norm
+from wedefense.inference.bundle_reader import (  # noqa: F401  (the bundle's names, in one place)
+    CALIBRATION,
+    CONFIG,
+    DEFAULT_HOP_SECONDS,
+    DEFAULT_WINDOW_SECONDS,
+    FORMAT,
+    FORMAT_VERSION,
+    FRAME_CALIBRATION,
+    MANIFEST,
+    ONNX,
+    ONNX_INT8,
+    SUPPORTED_VERSIONS,
+    TORCHSCRIPT,
+    WEIGHTS,
+    read_calibration,
+    read_manifest,
+)
+from wedefense.inference.localization_outputs import is_localization
 from wedefense.models.spoof_model import min_samples
 from wedefense.utils.checkpoint import model_state
 from wedefense.utils.config import load_yaml, save_config
 from wedefense.utils.errors import InputError
 from wedefense.utils.fileio import atomic_open, atomic_path
 
-FORMAT = "wedefense-model-bundle"
-# Bump on any change a reader of the previous version would misread; readers accept only the
-# versions they list here.
-# 2: weights in model.safetensors instead of a pickled model.pt
-FORMAT_VERSION = 2
-SUPPORTED_VERSIONS = (1, 2)
-
-MANIFEST = "bundle.json"
-CONFIG = "config.yaml"
-WEIGHTS = "model.safetensors"
-CALIBRATION = "calibration.json"
-FRAME_CALIBRATION = "frame_calibration.json"
-TORCHSCRIPT = "model.ts"
-ONNX = "model.onnx"
-ONNX_INT8 = "model.int8.onnx"
-
-# Long audio is scored in windows of this many seconds, hop apart (see detector.py for why);
-# anything up to one window is scored whole, exactly as recipe stages 4-6 score it.
-DEFAULT_WINDOW_SECONDS = 30.0
-DEFAULT_HOP_SECONDS = 15.0
 # config keys that only training reads; a bundle's config.yaml leaves them out
 TRAINING_ONLY_KEYS = ("data",)
 
@@ -115,24 +116,9 @@ class LLRModel(nn.Module):
         return llr * self.calibration_scale + self.calibration_offset
 
 
-def is_localization(config):
-    return config.get("task", "detection") == "localization"
-
-
 def is_frame_model(llr_model):
     """A localization model's wrapper (frame_llr_model.FrameLLRModel): two outputs."""
     return hasattr(llr_model, "hop_samples")
-
-
-def read_calibration(path):
-    """A one-system calibration model written by ``wedefense/bin/calibrate.py train``."""
-    from wedefense.calibration.logistic import load_model
-
-    model = load_model(path)
-    if model["num_systems"] != 1:
-        raise InputError(f"a bundle holds one system, but this model fuses "
-                         f"{model['num_systems']}", path)
-    return model
 
 
 def _class_info(config, path):
@@ -416,73 +402,6 @@ def _add_int8(tmp_dir, files, quantize, inputs, tolerance, sample_rate, shortest
             "calibration_files": len(wavs), "max_abs_llr_diff": round(diff, 6),
             "llr_std": round(spread, 6), "relative_diff": round(relative, 6),
             "tolerance": tolerance}
-
-
-def read_manifest(bundle_dir):
-    """The checked manifest of a bundle directory; InputError if it is not one we can read."""
-    path = os.path.join(bundle_dir, MANIFEST)
-    if not os.path.isdir(bundle_dir):
-        raise InputError("model bundle directory not found", bundle_dir)
-    try:
-        with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except FileNotFoundError:
-        raise InputError(f"not a WeDefense model bundle (no {MANIFEST}; make one with "
-                         "wedefense export)", bundle_dir) from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"not valid JSON ({e.msg})", path, e.lineno) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise InputError(f"not a WeDefense model bundle (expected \"format\": \"{FORMAT}\")",
-                         path)
-    version = manifest.get("format_version")
-    if version not in SUPPORTED_VERSIONS:
-        raise InputError(
-            f"bundle format version {version!r} (written by wedefense "
-            f"{manifest.get('wedefense_version', '?')}) is not supported by wedefense "
-            f"{wedefense.__version__}, which reads version(s) "
-            f"{', '.join(map(str, SUPPORTED_VERSIONS))}; re-export the bundle with this "
-            "version or install a matching wedefense", path)
-    for key in ("sample_rate", "classes", "class_counts", "files"):
-        if key not in manifest:
-            raise InputError(f"bundle manifest has no '{key}'", path)
-    _check_manifest(manifest, bundle_dir, path)
-    return manifest
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and math.isfinite(value)
-
-
-def _check_manifest(manifest, bundle_dir, path):
-    """Types of the entries a reader uses, and every listed file present in the bundle."""
-    rate = manifest["sample_rate"]
-    if not (isinstance(rate, int) and not isinstance(rate, bool) and rate > 0):
-        raise InputError(f"bundle manifest: 'sample_rate' must be a positive integer, got "
-                         f"{rate!r}", path)
-    classes, counts = manifest["classes"], manifest["class_counts"]
-    if not (isinstance(classes, list) and classes and isinstance(counts, list)
-            and len(counts) == len(classes)):
-        raise InputError("bundle manifest: 'classes' and 'class_counts' must be lists of the "
-                         "same non-zero length", path)
-    for key in ("min_samples", "window_seconds", "hop_seconds"):
-        if key in manifest and not (_is_number(manifest[key]) and manifest[key] > 0):
-            raise InputError(f"bundle manifest: '{key}' must be a positive number, got "
-                             f"{manifest[key]!r}", path)
-    files = manifest["files"]
-    if not isinstance(files, dict):
-        raise InputError("bundle manifest: 'files' must map roles to file names", path)
-    for role in ("config", "weights"):
-        if role not in files:
-            raise InputError(f"bundle manifest: 'files' has no '{role}' entry", path)
-    for role, name in files.items():
-        if not (isinstance(name, str) and name and os.path.basename(name) == name
-                and name not in (".", "..")):
-            raise InputError(f"bundle manifest: files.{role} must be a file name inside the "
-                             f"bundle, got {name!r}", path)
-        if not os.path.isfile(os.path.join(bundle_dir, name)):
-            raise InputError(f"the bundle is incomplete: {name} ({role}, listed in "
-                             f"{MANIFEST}) is missing", bundle_dir)
 
 
 def load_llr_model(bundle_dir, manifest=None):

@@ -35,6 +35,7 @@ import dataclasses
 import math
 import os
 import re
+import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional, Tuple
@@ -44,7 +45,7 @@ import numpy as np
 from wedefense.dataset.audio import load_audio
 from wedefense.dataset.batch_seconds import default_batch_seconds, length_batches
 from wedefense.dataset.prepare import audio_duration
-from wedefense.inference import bundle as bundle_io
+from wedefense.inference import bundle_reader
 from wedefense.inference.audio_checks import TRUNCATED_FRACTION, declared_seconds, has_signal
 from wedefense.inference.frame_windows import num_frames, plan_windows, stitch
 from wedefense.inference.inputs import expand_inputs
@@ -174,7 +175,7 @@ class _OnnxBackend:
                                  "onnxruntime-gpu package); use --device cpu")
             index = int(device.partition(":")[2] or 0)
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": index}))
-        from wedefense.inference.fast_paths import onnx_session
+        from wedefense.inference.bundle_reader import onnx_session
 
         self.threads = num_threads or None
         try:
@@ -199,6 +200,18 @@ class _OnnxBackend:
         return np.asarray(out[0], dtype=np.float64)
 
 
+def _may_have_gpu():
+    """False when no GPU driver is there for torch to find: saves importing torch (1-4 s, more
+    than scoring a file) just to learn there is no GPU."""
+    if sys.platform == "darwin":  # torch has no CUDA there
+        return False
+    if not sys.platform.startswith("linux"):
+        return True
+    # NVIDIA driver, AMD ROCm, CUDA under WSL2
+    return any(os.path.exists(p) for p in ("/proc/driver/nvidia/gpus", "/dev/nvidiactl",
+                                           "/dev/kfd", "/dev/dxg"))
+
+
 def _fastest_exact_backend(files, device):
     """onnxruntime on a CPU (1.2-1.5x PyTorch eager, same scores to 1e-6: inference_paths.md);
     PyTorch on a GPU or when the bundle or onnxruntime lacks ONNX."""
@@ -206,7 +219,7 @@ def _fastest_exact_backend(files, device):
 
     if (device in (None, "cpu") and "onnx" in files
             and importlib.util.find_spec("onnxruntime") is not None):
-        if device == "cpu":
+        if device == "cpu" or not _may_have_gpu():
             return "onnx"
         import torch
 
@@ -236,7 +249,7 @@ class Detector:
         self.hop_samples = int(manifest.get("hop_samples", 0)) or None
         self.context_seconds = DEFAULT_CONTEXT_SECONDS
         if window_seconds is None:
-            window_seconds = manifest.get("window_seconds", bundle_io.DEFAULT_WINDOW_SECONDS)
+            window_seconds = manifest.get("window_seconds", bundle_reader.DEFAULT_WINDOW_SECONDS)
         if hop_seconds is None:
             hop_seconds = min(window_seconds, manifest.get("hop_seconds", window_seconds / 2))
         self.window_seconds, self.hop_seconds = self._check_windows(window_seconds, hop_seconds)
@@ -278,15 +291,15 @@ class Detector:
         device = _check_device(device)
         if backend not in BACKENDS:
             raise InputError(f"unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
-        manifest = bundle_io.read_manifest(path)
+        manifest = bundle_reader.read_manifest(path)
         files = manifest["files"]
         if backend == "auto":
             backend = _fastest_exact_backend(files, device)
         if backend == "pytorch":
+            from wedefense.inference.bundle import load_llr_model
             from wedefense.inference.fast_paths import fold_batchnorm
 
-            runner = _TorchBackend(fold_batchnorm(bundle_io.load_llr_model(path, manifest)),
-                                   device)
+            runner = _TorchBackend(fold_batchnorm(load_llr_model(path, manifest)), device)
         elif backend == "torchscript":
             import torch
 

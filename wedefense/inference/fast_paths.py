@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from wedefense.inference.cpu_threads import cpu_threads
+from wedefense.inference.bundle_reader import onnx_session
 from wedefense.models.resnet import BasicBlock, ResNet
 from wedefense.utils.errors import InputError
 from wedefense.utils.fileio import atomic_path
@@ -61,20 +61,6 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
 
 def has_foldable_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, ResNet) for m in model.modules())
-
-
-def onnx_session(path, threads=None, providers=("CPUExecutionProvider",)):
-    """An onnxruntime session with ``threads`` intra-op threads (None: :func:`cpu_threads`)
-    that do not spin between operators (same reason as
-    :func:`~wedefense.inference.cpu_threads.prefer_passive_openmp`)."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads or cpu_threads()
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return onnxruntime.InferenceSession(path, options, providers=list(providers))
 
 
 def run_onnx(session, wav, length):
