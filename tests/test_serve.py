@@ -215,3 +215,30 @@ def test_serving_writes_no_files(bundle, tmp_path, monkeypatch):
         for body in (flac.read_bytes(), wav_bytes(tmp_path, 1.0)[1], b"junk"):
             server.post("/score?timeline=1", body)
     assert os.listdir(scratch) == []
+
+
+def test_localization_bundle_answers_frame_llrs_and_spoofed_ranges(tmp_path_factory, tmp_path):
+    from tests.test_localize import CONFIG as LOC_CONFIG, signal, write_exp
+    root = str(tmp_path_factory.mktemp("serve_loc"))
+    write_exp(os.path.join(root, "exp"), LOC_CONFIG)
+    export_bundle(os.path.join(root, "exp", "config.yaml"), os.path.join(root, "exp", "model.pt"),
+                  os.path.join(root, "bundle"), torchscript=False, onnx=False)
+    detector = Detector.load(os.path.join(root, "bundle"))
+    wav = signal(2.345, 5)
+    # a threshold inside this untrained model's range, so that some frames are called spoofed
+    detector.threshold = float(np.median(detector.localize(wav, 16000).frame_llr))
+    path = tmp_path / "loc.wav"
+    soundfile.write(str(path), wav, 16000)
+    with Server(Scorer(detector)) as server:
+        status, answer = server.post("/score?timeline=1", path.read_bytes())
+    assert status == 200 and "timeline" not in answer
+    loc = detector.localize(soundfile.read(str(path), dtype="float32")[0], 16000)
+    frames = answer["frames"]
+    n = -(-len(wav) // 320)
+    assert len(frames["starts"]) == len(frames["ends"]) == len(frames["llr"]) == n
+    np.testing.assert_allclose(frames["llr"], loc.frame_llr, atol=1e-6)
+    np.testing.assert_allclose(frames["starts"], loc.starts)
+    np.testing.assert_allclose(frames["ends"], loc.ends)
+    assert answer["spoofed"] and np.allclose(answer["spoofed"], loc.spoofed)
+    assert answer["llr"] == pytest.approx(loc.llr, abs=1e-6)
+    assert answer["decision"] == detector.decide(loc.llr)

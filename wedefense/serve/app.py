@@ -3,7 +3,8 @@
     GET  /        the page: drop a file, see the waveform, the LLR over time and the verdict
     GET  /info    the operating point, the limits, whether the bundle is calibrated
     POST /score   the audio file as the request body (any format libsndfile reads);
-                  ?timeline=1 adds the LLR over time. 200: the answer of
+                  ?timeline=1 adds the LLR over time (a localization bundle always
+                  gives its frame LLRs and spoofed ranges instead). 200: the answer of
                   :meth:`wedefense.serve.scoring.Scorer.score`; 413: larger than max_bytes;
                   422: not audio, empty, too short or longer than max_seconds; 503: more than
                   max_queue requests already waiting. Errors are ``{"error": "..."}``.

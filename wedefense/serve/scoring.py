@@ -5,7 +5,9 @@ decision and p(bona fide) at the detector's operating point, a waveform envelope
 with ``timeline`` the LLR over time: the model scored on short windows (``timeline_window`` s,
 ``timeline_hop`` apart) with the stretches below the threshold as spoofed ranges. That timeline
 comes from a detector trained on whole utterances; it points at suspicious stretches but is not
-a localization model's frame scores.
+a localization model's frame scores. A localization bundle gives those instead, always:
+``frames`` (the frame grid's ``starts``, ``ends`` and ``llr``) and ``spoofed`` (``[start, end,
+llr]`` of each range below the threshold), as :meth:`Detector.localize` returns them.
 """
 
 import dataclasses
@@ -73,8 +75,12 @@ class Scorer:
     def score(self, data, timeline=False, name="upload"):
         d = self.detector
         wav = self.decode(data, name)
-        windows = d.score_windows(wav, d.sample_rate)
-        llr = float(np.mean([w.llr for w in windows]))
+        loc = None
+        if d.task == "localization":
+            loc = d.localize(wav, d.sample_rate)
+            llr = loc.llr
+        else:
+            llr = float(np.mean([w.llr for w in d.score_windows(wav, d.sample_rate)]))
         if not np.isfinite(llr):
             raise InputError("the model gave a non-finite score", name)
         mins, maxs = envelope(wav)
@@ -82,7 +88,11 @@ class Scorer:
                   "calibrated": d.calibrated, "operating_point": self.operating_point(),
                   "duration": len(wav) / d.sample_rate,
                   "envelope": {"min": mins, "max": maxs}}
-        if timeline:
+        if loc is not None:
+            answer["frames"] = {"starts": loc.starts.tolist(), "ends": loc.ends.tolist(),
+                                "llr": loc.frame_llr.tolist()}
+            answer["spoofed"] = [list(r) for r in loc.spoofed]
+        elif timeline:
             answer["timeline"] = self._timeline(wav)
         return answer
 
