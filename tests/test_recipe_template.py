@@ -48,7 +48,8 @@ def test_help_lists_every_option_with_the_recipe_value(repo_env):
     assert "  --config conf/resnet.yaml\n" in out and "  --stage 1\n" in out
     for name in ("stop_stage", "corpus_dir", "data", "data_type", "exp_dir", "num_avg",
                  "num_procs", "nnodes", "node_rank", "rdzv_endpoint", "train_overrides",
-                 "eval_sets", "export_opts", "skip_train", "model_dir", "model_name"):
+                 "eval_sets", "export_opts", "skip_train", "model_dir", "model_name",
+                 "plot_embeddings"):
         assert f"  --{name} " in out
     out = run_recipe(recipe_dir("asvspoof5"), ["--num_avg", "3", "--help"], repo_env).stdout
     assert "  --num_avg 3\n" in out
@@ -116,3 +117,19 @@ def test_recipes_and_docs_call_entry_scripts_one_way():
         if name.endswith(".py") and name != "__init__.py":
             with open(os.path.join(bin_dir, name)) as f:
                 assert 'if __name__ == "__main__":' in f.read(), name
+
+
+def test_stage_7_draws_the_embedding_maps_on_request(tmp_path, repo_env):
+    root, _, _ = partialspoof_run()
+    # stage 7 drew no map by default
+    assert not [n for n in os.listdir(os.path.join(root, "exp")) if n.startswith("embedding_map")]
+    exp = tmp_path / "exp"
+    shutil.copytree(os.path.join(root, "exp"), exp)
+    assert os.path.exists(os.path.join(root, "data", "eval", "utt2attack"))
+    run_recipe(recipe_dir("partialspoof"), [
+        "--stage", "7", "--stop_stage", "7", "--data", os.path.join(root, "data"),
+        "--exp_dir", str(exp), "--plot_embeddings", "true"], repo_env)
+    for dset in ("dev", "eval"):
+        with open(exp / f"embedding_map_{dset}.png", "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert os.listdir(exp / ".embedding_map_cache") and not (exp / ".staging").exists()

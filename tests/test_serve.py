@@ -15,6 +15,8 @@ import torch
 import yaml
 
 from tests.conftest import write_wav
+from tests.test_localize import CONFIG as LOC_CONFIG
+from tests.test_localize import signal, write_exp
 from wedefense.inference.bundle import export_bundle
 from wedefense.inference.detector import Detector
 from wedefense.models.registry import build_model
@@ -218,7 +220,6 @@ def test_serving_writes_no_files(bundle, tmp_path, monkeypatch):
 
 
 def test_localization_bundle_answers_frame_llrs_and_spoofed_ranges(tmp_path_factory, tmp_path):
-    from tests.test_localize import CONFIG as LOC_CONFIG, signal, write_exp
     root = str(tmp_path_factory.mktemp("serve_loc"))
     write_exp(os.path.join(root, "exp"), LOC_CONFIG)
     export_bundle(os.path.join(root, "exp", "config.yaml"), os.path.join(root, "exp", "model.pt"),

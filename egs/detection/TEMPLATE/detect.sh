@@ -7,7 +7,8 @@
 #          0 synthesize the corpus (local/make_corpus.sh; recipes that have one),
 #          1 data dirs (local/prepare_data.sh), 2 loader lists, 3 train (torchrun),
 #          4 average + embeddings, 5 logits/posteriors, 6 LLR + calibration,
-#          7 scores (results_<set>{,_calibrated}.{txt,json}), 8 export a bundle (on request).
+#          7 scores (results_<set>{,_calibrated}.{txt,json}; embedding_map_<set>.png with
+#            --plot_embeddings true), 8 export a bundle (on request).
 # With --skip_train true (evaluation-only corpora), stage 3 trains nothing and stages 4-7 score
 # the model of --model_dir, a trained recipe's exp dir, with that recipe's calibration.
 # Run in the recipe directory: conf/, local/, data/ and exp/ are the recipe's.
@@ -34,6 +35,8 @@ train_overrides=""     # extra config overrides, e.g. "--num_epochs 3 --optimize
 eval_sets="dev eval"
 score_extras=""        # stage 7: evaluate.py options and their data/<set> tables, e.g.
                        # "--attacks utt2attack" or "--metadata protocol.tsv"
+plot_embeddings=false  # stage 7: also draw each set's embeddings in 2-D (t-SNE, needs the
+                       # plot extra) as embedding_map_<set>.png
 export_opts=""         # extra export.py options for stage 8, e.g. "--no_torchscript"
 skip_train=false       # true: train nothing, score the model of --model_dir
 model_dir=""           # with --skip_train true: the exp dir of a trained recipe
@@ -241,6 +244,14 @@ if stage_in 7; then
         "${extras[@]}" --output_txt "$staging/results_$dset$suffix.txt" \
         --output_json "$staging/results_$dset$suffix.json"
     done
+    if [ "$plot_embeddings" = true ]; then
+      attack_args=()
+      [ -f "$data/$dset/utt2attack" ] && attack_args=(--utt2attack "$data/$dset/utt2attack")
+      # the projection cache outlives the staging folder, so a redraw is instant
+      python -m wedefense.bin.plot_embeddings --scp "$exp_dir/embeddings/$dset/embedding.scp" \
+        --utt2lab "$data/$dset/utt2lab" "${attack_args[@]}" \
+        --cache_dir "$exp_dir/.embedding_map_cache" --out "$staging/embedding_map_$dset.png"
+    fi
   done
   staging_commit
   rm -f "${stale[@]}"  # never the results of an earlier model's calibration
