@@ -219,21 +219,27 @@ def test_serving_writes_no_files(bundle, tmp_path, monkeypatch):
     assert os.listdir(scratch) == []
 
 
-def test_localization_bundle_answers_frame_llrs_and_spoofed_ranges(tmp_path_factory, tmp_path):
-    root = str(tmp_path_factory.mktemp("serve_loc"))
+def localization_setup(root):
+    """A tiny localization bundle's detector, with the threshold inside this untrained model's
+    range so that some frames are called spoofed, and a 2.345-s recording for it."""
     write_exp(os.path.join(root, "exp"), LOC_CONFIG)
     export_bundle(os.path.join(root, "exp", "config.yaml"), os.path.join(root, "exp", "model.pt"),
                   os.path.join(root, "bundle"), torchscript=False, onnx=False)
     detector = Detector.load(os.path.join(root, "bundle"))
     wav = signal(2.345, 5)
-    # a threshold inside this untrained model's range, so that some frames are called spoofed
     detector.threshold = float(np.median(detector.localize(wav, 16000).frame_llr))
-    path = tmp_path / "loc.wav"
+    path = root / "loc.wav"
     soundfile.write(str(path), wav, 16000)
+    return detector, path
+
+
+def test_localization_bundle_answers_frame_llrs_and_spoofed_ranges(tmp_path_factory, tmp_path):
+    detector, path = localization_setup(tmp_path_factory.mktemp("serve_loc"))
+    wav = soundfile.read(str(path), dtype="float32")[0]
     with Server(Scorer(detector)) as server:
         status, answer = server.post("/score?timeline=1", path.read_bytes())
     assert status == 200 and "timeline" not in answer
-    loc = detector.localize(soundfile.read(str(path), dtype="float32")[0], 16000)
+    loc = detector.localize(wav, 16000)
     frames = answer["frames"]
     n = -(-len(wav) // 320)
     assert len(frames["starts"]) == len(frames["ends"]) == len(frames["llr"]) == n

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.test_serve import Server, make_bundle, wav_bytes
+from tests.test_serve import Server, localization_setup, make_bundle, wav_bytes
 from wedefense.inference.detector import Detector
 from wedefense.serve.scoring import Limits, Scorer
 
@@ -59,5 +59,32 @@ def test_page_shows_verdict_waveform_and_llr_over_time(tmp_path):
             assert page.inner_text("#error").startswith("422: ")
             assert "at most 3 s" in page.inner_text("#error")
             assert page.inner_text("#verdict") == ""
+        finally:
+            browser.close()
+
+
+SHADED = """(id) => {  // pixels of the red shading alone (drawn before the curve)
+  const c = document.getElementById(id);
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4)
+    if (d[i] > 150 && d[i + 1] < 60 && d[i + 3] > 30 && d[i + 3] < 60) n++;
+  return n;
+}"""
+
+
+def test_page_draws_a_localization_models_frames_and_spoofed_ranges(tmp_path):
+    detector, path = localization_setup(tmp_path)
+    with Server(Scorer(detector)) as server, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(30_000)
+            page.goto(server.url("/"))
+            page.set_input_files("#file", str(path))
+            page.wait_for_function("document.getElementById('verdict').textContent.length > 0")
+            assert page.inner_text("#error") == ""
+            assert page.evaluate(CANVAS_INK, "llr") > 500
+            assert page.evaluate(SHADED, "llr") > 1000 and page.evaluate(SHADED, "wave") > 1000
         finally:
             browser.close()
