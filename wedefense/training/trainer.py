@@ -144,8 +144,10 @@ def train(args, overrides=()):
 
 def fit(args, task, config, model, train_items, dev, rank, world_size, device):
     """The epochs (after a resume, the remaining ones)."""
-    if config.get("channels_last") and device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)  # faster cuDNN convolutions
+    if config.get("channels_last"):
+        # NHWC convolutions: faster in cuDNN, and on CPU oneDNN's backward avoids reordering
+        # every activation (a quarter less CPU time per ResNet step, train_speed.md)
+        model = model.to(memory_format=torch.channels_last)
     attach_spec_augment(model, config.get("spec_augment"))
     logger.info("model %s: %.3fM parameters (%s, classes %s, counts %s, lr %g)",
                 config["model"], count_parameters(model) / 1e6, device,
