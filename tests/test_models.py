@@ -115,3 +115,32 @@ def test_misspelt_arguments_name_the_config_section(change, section, accepted):
     message = str(error.value)
     assert message.startswith(f"{section}:") and accepted in message
     assert "__init__" not in message
+
+
+def test_training_forward_masks_padding_and_skips_masks_only_when_batch_is_full():
+    torch.manual_seed(0)
+    model = build_model(CONFIG).train()
+    for m in model.modules():  # running statistics, so that a lone utterance can be compared
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+    lengths = torch.tensor([16000, 7000])
+    wavs = 0.1 * torch.randn(2, 16000)
+    wavs[1, 7000:] = 0.0
+    with torch.no_grad():
+        batched = model.embed(wavs, lengths)
+        alone = model.embed(wavs[1:, :7000])
+    assert torch.allclose(batched[1], alone[0], atol=1e-5)
+
+    # a full batch skips the masks: same loss and gradients as multiplying by ones
+    def loss_and_grads():
+        model.zero_grad(set_to_none=True)
+        loss = model.embed(wavs).square().mean()
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.backbone.parameters()]
+
+    skipped = loss_and_grads()
+    model.backbone._needs_mask = lambda *args: True
+    masked = loss_and_grads()
+    assert torch.allclose(skipped[0], masked[0], rtol=1e-6, atol=0)
+    for a, b in zip(skipped[1], masked[1]):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-8)

@@ -181,3 +181,12 @@ def test_lr_scaling_is_explicit_and_applied_once(rule, factor):
 def test_unknown_lr_scaling_is_an_error():
     with pytest.raises(InputError, match="unknown lr_scaling"):
         apply_lr_scaling({"lr_scaling": "cubic", "optimizer_args": {"lr": 1}}, 2)
+
+
+@pytest.mark.parametrize("m_channels, safe", [(8, False), (32, True)])
+def test_cpu_channels_last_only_where_onednn_backward_is_safe(m_channels, safe):
+    from wedefense.models.registry import build_model
+    from wedefense.training.trainer import cpu_channels_last_safe
+    model = build_model({"classes": ["bonafide", "spoof"], "frontend": "fbank",
+                         "model": "ResNet18", "model_args": {"m_channels": m_channels}})
+    assert cpu_channels_last_safe(model) is safe

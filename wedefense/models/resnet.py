@@ -5,8 +5,10 @@ utterance's length are zeroed after every block so that padding in a batch canno
 valid frames through the convolutions (batched scores equal unbatched ones).
 """
 
+from typing import Optional
+
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from wedefense.models.pooling import build_pooling, time_mask
 
@@ -31,10 +33,18 @@ class BasicBlock(nn.Module):
                 nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(planes))
 
-    def forward(self, x, mask):
-        out = torch.relu(self.bn1(self.conv1(x))) * mask
+    def forward(self, x, mask: Optional[Tensor]):
+        # in place where autograd allows it (batch norm's backward does not need its output):
+        # fewer large allocations, same values
+        out = torch.relu_(self.bn1(self.conv1(x)))
+        if mask is not None:
+            out = out * mask
         out = self.bn2(self.conv2(out))
-        return torch.relu(out + self.shortcut(x)) * mask
+        out += self.shortcut(x)
+        out = torch.relu_(out)
+        if mask is not None:
+            out = out * mask
+        return out
 
 
 class ResNet(nn.Module):
@@ -65,19 +75,34 @@ class ResNet(nn.Module):
         self.pool = build_pooling(pooling, in_planes * freq_out, **(pooling_args or {}))
         self.embedding = nn.Linear(self.pool.out_dim, embed_dim)
 
+    def _needs_mask(self, frame_lengths: Tensor, num_frames: int) -> bool:
+        # Training chunks fill the whole batch: masking by ones would cost a pass over every
+        # activation forward and backward (5% of a CPU step). Decided once per forward, and only
+        # in training eagerly: the check reads the lengths' values, which export cannot.
+        if self.training and not torch.compiler.is_compiling():
+            return not bool((frame_lengths >= num_frames).all())
+        return True
+
     def forward(self, feats, frame_lengths):
         x = feats.transpose(1, 2).unsqueeze(1)  # (B, 1, F, T)
         lengths = frame_lengths
-        mask = time_mask(lengths, x.shape[-1], x.dtype)[:, None, None, :]
-        x = torch.relu(self.bn1(self.conv1(x))) * mask
+        # with every frame valid, every downsampled length is valid too: ceil(T / s) frames
+        masked = self._needs_mask(frame_lengths, x.shape[-1])
+        mask: Optional[Tensor] = None
+        if masked:
+            mask = time_mask(lengths, x.shape[-1], x.dtype)[:, None, None, :]
+        x = torch.relu_(self.bn1(self.conv1(x)))
+        if mask is not None:
+            x = x * mask
         # indexed rather than zipped with the strides, so that TorchScript can compile it
         for i, stage in enumerate(self.stages):
             stride = self.strides[i]
             for j, block in enumerate(stage):
                 if j == 0 and stride != 1:
                     lengths = _downsampled(lengths, stride)
-                    t_out = (x.shape[-1] + stride - 1) // stride
-                    mask = time_mask(lengths, t_out, x.dtype)[:, None, None, :]
+                    if masked:
+                        t_out = (x.shape[-1] + stride - 1) // stride
+                        mask = time_mask(lengths, t_out, x.dtype)[:, None, None, :]
                 x = block(x, mask)
         b, c, f, t = x.shape
         stats = self.pool(x.reshape(b, c * f, t), lengths)

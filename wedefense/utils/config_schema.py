@@ -245,7 +245,7 @@ SCHEMA = (
     Key("grad_clip", "float", 0, "gradient norm clip (0: off)", ">=0"),
     Key("amp", "any", None, "mixed precision on GPU", choices=(None, False, "none", "bf16",
                                                                "fp16")),
-    Key("channels_last", "bool", False, "NHWC convolutions (GPU)"),
+    Key("channels_last", "bool", False, "NHWC convolutions (GPU and CPU)"),
     Key("compile", "bool", False, "torch.compile the training forward"),
     Key("task", "str", "detection", "what is trained (wedefense.training.task.TASKS)",
         choices=tuple(TASKS)),
