@@ -3,6 +3,7 @@ their config keys, and the demo's shifted evaluation corpus and synthetic noise/
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import soundfile
 import torch
 import yaml
 
+from tests.conftest import REPO
 from tests.test_pipeline import make_corpus, utt_of
 from tests.test_train import TINY_CONFIG, data, train_args  # noqa: F401 (fixture)
 from wedefense.bin import train
@@ -193,3 +195,24 @@ def test_noise_and_rir_sets_feed_the_augmenters(tmp_path):
     assert snr == pytest.approx(5.0, abs=0.5)
     wet = Reverberator(rir_scp)(speech, rng)
     assert wet.shape == speech.shape and not np.allclose(wet, speech, atol=1e-3)
+
+
+VARIANTS = {"rawboost": ("augment",), "codec": ("augment",), "noise_reverb": ("augment",),
+            "class_balance": ("dataset_args",), "whole_utt": ("dataset_args",)}
+
+
+@pytest.mark.parametrize("recipe", ["asvspoof2019_la", "asvspoof5", "partialspoof", "demo"])
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_corpus_recipe_has_each_variant_config(recipe, variant):
+    """Each variant is the recipe's plain ResNet18 config plus its own section, nothing else."""
+    conf = Path(REPO) / "egs" / "detection" / recipe / "v03_resnet18" / "conf"
+    plain_name, prefix = ("resnet_demo", "resnet_demo_") if recipe == "demo" else \
+        ("resnet", "resnet_")
+    plain = load_config(conf / f"{plain_name}.yaml")
+    config = load_config(conf / f"{prefix}{variant}.yaml")
+    changed = {k for k in set(plain) | set(config) if plain.get(k) != config.get(k)}
+    assert changed == set(VARIANTS[variant])
+    if variant == "class_balance":
+        assert config["dataset_args"]["class_balance"] is True
+    if variant == "whole_utt":
+        assert config["dataset_args"]["whole_utterance"] is True

@@ -180,11 +180,12 @@ class TrainChunks(IterableDataset):
     def set_epoch(self, epoch):
         self.epoch = epoch
 
-    def _samples(self, pieces, stats, rng):
+    def _samples(self, pieces, stats, rng=None):
         """``(key, label, audio source)`` of the pieces, in order; broken tars are skipped.
 
         Pieces of one tar are read together, in one pass through it. ``stats["read"]`` counts
-        the samples read, broken ones included."""
+        the samples read, broken ones included. ``rng`` draws the class-balance repeats of tar
+        samples (needed with ``class_repeats`` and shards only)."""
         wanted = {}
         for unit, sub, subs in pieces:
             wanted.setdefault(unit, (set(), subs))[0].add(sub)
