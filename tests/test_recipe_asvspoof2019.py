@@ -5,7 +5,15 @@ import os
 import pytest
 
 from tests.conftest import write_wav
-from tests.recipe_utils import check_data_dir, make_raw_lists, recipe_dir, run_script
+from tests.recipe_utils import (
+    check_data_dir,
+    make_raw_lists,
+    partialspoof_run,
+    recipe_dir,
+    result_rows,
+    run_recipe,
+    run_script,
+)
 
 RECIPE = recipe_dir("asvspoof2019_la")
 PROTOCOLS = {"train": "ASVspoof2019.LA.cm.train.trn.txt",
@@ -97,6 +105,7 @@ def test_run_sh_requires_corpus_dir_and_has_help(repo_env):
     assert "--corpus_dir is required" in proc.stderr and "holds LA/" in proc.stderr
     proc = run_script(RECIPE, ["run.sh", "--help"], repo_env)
     assert "usage: bash run.sh --corpus_dir DIR" in proc.stdout
+    assert "--score_extras '--attacks utt2attack'" in proc.stdout
 
 
 def test_download_reports_unreachable_network(tmp_path, repo_env):
@@ -106,3 +115,19 @@ def test_download_reports_unreachable_network(tmp_path, repo_env):
     assert proc.returncode != 0
     assert "cannot reach 127.0.0.1:9" in proc.stderr
     assert "download http://127.0.0.1:9/LA.zip by hand" in proc.stderr
+
+
+def test_run_sh_stages_1_to_7_scoring_a_model_trained_elsewhere(corpus, tmp_path, repo_env):
+    # stage 3 of this run.sh is the template's, trained by the PartialSpoof and guide tests;
+    # here the recipe scores that tiny model (--skip_train) on its own fixture tree
+    root, _ = corpus
+    model_dir = os.path.join(partialspoof_run()[0], "exp")
+    exp = tmp_path / "exp"
+    proc = run_recipe(RECIPE, ["--corpus_dir", root, "--data", str(tmp_path / "data"),
+                               "--exp_dir", str(exp), "--skip_train", "true",
+                               "--model_dir", model_dir], repo_env)
+    assert "stage 3: nothing to train" in proc.stdout
+    for subset in ("dev", "eval"):
+        for suffix in ("", "_calibrated"):
+            assert (exp / f"results_{subset}{suffix}.json").is_file()
+    assert {"pooled", "A11", "A19"} <= set(result_rows(exp / "results_eval.txt"))

@@ -6,10 +6,13 @@ import pytest
 
 from tests.conftest import write_wav
 from tests.recipe_utils import (
+    TINY_TRAIN,
     check_data_dir,
     make_raw_lists,
     read_lines,
     recipe_dir,
+    result_rows,
+    run_recipe,
     run_script,
 )
 
@@ -132,3 +135,19 @@ def test_download_checks_the_unpacked_layout(tmp_path, repo_env):
     assert proc.returncode != 0 and "ASVspoof5.train.tsv is in neither" in proc.stderr
     (corpus / "ASVspoof5_protocols" / "ASVspoof5.train.tsv").touch()
     assert "is ready" in run_script(RECIPE, args, repo_env).stdout
+
+
+def test_run_sh_stages_1_to_7(tmp_path, repo_env):
+    root = str(tmp_path / "ASVspoof5")
+    make_tree(root)
+    exp = tmp_path / "exp"
+    run_recipe(RECIPE, ["--corpus_dir", root, "--data", str(tmp_path / "data"),
+                        "--exp_dir", str(exp), "--num_avg", "1", "--train_overrides",
+                        TINY_TRAIN + " --dataloader_args.batch_size 2"], repo_env)
+    assert (exp / "models" / "avg_model.pt").is_file() and (exp / "calibration.json").is_file()
+    for subset in ("dev", "eval"):
+        for suffix in ("", "_calibrated"):
+            assert (exp / f"results_{subset}{suffix}.json").is_file()
+    # stage 7 gets the recipe's --metadata protocol.tsv: a row for the eval attack and codec
+    rows = result_rows(exp / "results_eval.txt")
+    assert "A17" in rows and "C08" in rows, rows

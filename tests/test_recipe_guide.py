@@ -2,14 +2,18 @@
 
 import os
 import re
+import subprocess
+import textwrap
 
-from tests.conftest import write_wav
+from tests.conftest import REPO, write_wav
 from tests.recipe_utils import (
     RECIPES,
+    TINY_TRAIN,
     check_data_dir,
     make_raw_lists,
     read_lines,
-    recipe_dir,
+    result_rows,
+    run_recipe,
     run_script,
 )
 
@@ -59,26 +63,37 @@ def test_guide_example_prepares_data_dirs(tmp_path, repo_env):
     assert proc.returncode != 0 and f"{corpus}/labels/dev.csv:4:" in proc.stderr
 
 
-def test_guide_data_dirs_run_through_stage7(tmp_path, repo_env):
-    # steps 1-4: the copied recipe's stages 2-7 on the data dirs the example writes (stage 1
-    # of the copy is the example itself)
-    data = tmp_path / "data"
+def guide_copy_commands():
+    text = open(GUIDE).read()
+    match = re.search(r"1\. Copy a training recipe.*?```bash\n(.*?)```", text, re.S)
+    assert match, "the guide's copy step is missing"
+    return textwrap.dedent(match.group(1))
+
+
+def test_guide_copy_runs_through_stage7(tmp_path, repo_env):
+    # a checkout in miniature: the guide's own cp -r, then the example prepare_data.sh
+    top = tmp_path / "checkout"
+    (top / "egs" / "detection").mkdir(parents=True)
+    for rel in ("tools", "wedefense", "egs/detection/TEMPLATE", "egs/detection/asvspoof2019_la"):
+        os.symlink(os.path.join(REPO, rel), top / rel)
+    subprocess.run(["bash", "-euc", guide_copy_commands()], cwd=top, check=True)
+    recipe = top / "egs" / "detection" / "toyfakes" / "v03_resnet18"
+    assert os.path.islink(recipe / "detect.sh") and os.path.islink(recipe / "tools")
+    assert not (recipe / "local" / "download_database.sh").exists()
+    (recipe / "local" / "prepare_data.sh").write_text(example_script())
+
+    corpus = tmp_path / "ToyFakes"
     for subset, labels in {"train": "rfrfrfrf", "dev": "rfrf", "eval": "rrff"}.items():
-        (tmp_path / "c" / "labels").mkdir(parents=True, exist_ok=True)
+        (corpus / "labels").mkdir(parents=True, exist_ok=True)
         lines = ["file,label"]
         for i, lab in enumerate(labels):
-            write_wav(str(tmp_path / "c" / "audio" / subset / f"{subset}{i}.wav"), 0.6, i)
+            write_wav(str(corpus / "audio" / subset / f"{subset}{i}.wav"), 0.6, i)
             lines.append(f"{subset}{i}.wav,{'real' if lab == 'r' else 'fake'}")
-        (tmp_path / "c" / "labels" / f"{subset}.csv").write_text("\n".join(lines) + "\n")
-    (tmp_path / "local").mkdir()
-    (tmp_path / "local" / "prepare_data.sh").write_text(example_script())
-    run_script(str(tmp_path), ["local/prepare_data.sh", str(tmp_path / "c"), str(data)],
-               repo_env)
-    proc = run_script(recipe_dir("asvspoof2019_la"), [
-        "run.sh", "--stage", "2", "--stop_stage", "7", "--data", str(data),
-        "--exp_dir", str(tmp_path / "exp"), "--num_avg", "1", "--train_overrides",
-        "--num_epochs 1 --dataloader_args.batch_size 4 --dataset_args.chunk_len 0.5 "
-        "--model_args.m_channels 4"], repo_env)
-    table = read_lines(tmp_path / "exp" / "results_eval.txt")
-    rows = [line.split()[0] for line in table if line[:1].isalnum() and " " in line]
-    assert "pooled" in rows and "unknown" not in rows, proc.stdout
+        (corpus / "labels" / f"{subset}.csv").write_text("\n".join(lines) + "\n")
+    run_recipe(str(recipe), ["--corpus_dir", str(corpus), "--stage", "1", "--stop_stage", "7",
+                             "--num_avg", "1", "--train_overrides", TINY_TRAIN], repo_env)
+    rows = result_rows(recipe / "exp" / "ResNet18" / "results_eval.txt")
+    assert "pooled" in rows and "unknown" not in rows
+    assert (recipe / "exp" / "ResNet18" / "results_eval_calibrated.json").is_file()
+    assert read_lines(recipe / "data" / "eval" / "utt2lab") == [
+        "eval0 bonafide", "eval1 bonafide", "eval2 spoof", "eval3 spoof"]

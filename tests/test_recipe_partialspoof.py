@@ -1,6 +1,7 @@
 """PartialSpoof recipe: prepare_data.sh, stage 2, run.sh messages and the download script."""
 
 import hashlib
+import json
 import os
 import shutil
 import tarfile
@@ -8,7 +9,15 @@ import tarfile
 import pytest
 
 from tests.conftest import REPO, make_partialspoof_tree
-from tests.recipe_utils import check_data_dir, make_raw_lists, recipe_dir, run_script
+from tests.recipe_utils import (
+    check_data_dir,
+    make_raw_lists,
+    partialspoof_run,
+    read_lines,
+    recipe_dir,
+    result_rows,
+    run_script,
+)
 
 RECIPE = recipe_dir("partialspoof")
 DOWNLOAD = os.path.join(REPO, "tools", "download.sh")
@@ -110,3 +119,30 @@ def test_download_tool_drops_a_corrupt_download(tmp_path, repo_env):
     proc = run_script(REPO, [DOWNLOAD, f"file://{src}", str(dest), "0" * 32], env, check=False)
     assert proc.returncode != 0 and "MD5 mismatch" in proc.stderr
     assert not dest.exists() and not (tmp_path / "a.out.part").exists()
+
+
+def test_run_sh_stages_1_to_7(repo_env):
+    root, rows, stdout = partialspoof_run()
+    for n in range(1, 8):
+        assert f"stage {n}:" in stdout
+    exp = os.path.join(root, "exp")
+    assert os.path.isfile(os.path.join(exp, "models", "avg_model.pt"))
+    assert os.path.isfile(os.path.join(exp, "calibration.json"))
+    for subset in ("dev", "eval"):
+        keys = [utt for _, utt, _, _, _ in rows[subset]]
+        llr = read_lines(os.path.join(exp, "posteriors", subset, "llr.txt"))
+        assert llr[0] == "filename\tcm-score" and [x.split("\t")[0] for x in llr[1:]] == keys
+        for suffix in ("", "_calibrated"):
+            result = json.load(open(os.path.join(exp, f"results_{subset}{suffix}.json")))
+            assert (result["num_bonafide"], result["num_spoof"]) == (len(keys) // 2,
+                                                                     len(keys) // 2)
+    # stage 7 gets the recipe's --attacks utt2attack: one row per attack
+    assert {"pooled", "A05", "A06"} <= set(result_rows(os.path.join(exp, "results_eval.txt")))
+    # nothing is left in the staging folders, and no output names one
+    for folder in (exp, os.path.join(root, "data")):
+        assert not os.path.exists(os.path.join(folder, ".staging"))
+        for dirpath, _, files in os.walk(folder):
+            for name in files:
+                if name.endswith((".scp", ".list", ".json", ".txt")):
+                    with open(os.path.join(dirpath, name)) as f:
+                        assert ".staging" not in f.read(), os.path.join(dirpath, name)

@@ -356,25 +356,6 @@ def test_bundle_does_not_need_the_pretrained_checkpoint(tmp_path):
     assert detector.score(wav.numpy(), 16000) == pytest.approx(float(expected[0]), abs=1e-4)
 
 
-@pytest.mark.parametrize("corpus", ["partialspoof", "asvspoof5"])
-def test_ssl_recipes_share_preparation_and_explain_usage(corpus, repo_env, tmp_path):
-    from tests.conftest import make_partialspoof_tree
-    from tests.recipe_utils import recipe_dir, run_script
-
-    recipe = recipe_dir(corpus, "v15_ssl_mhfa")
-    # the data preparation is the v03 recipe's own, not a copy
-    assert os.path.realpath(os.path.join(recipe, "local")) == \
-        os.path.realpath(os.path.join(recipe_dir(corpus), "local"))
-    assert "usage: bash run.sh" in run_script(recipe, ["run.sh", "--help"], repo_env).stdout
-    proc = run_script(recipe, ["run.sh", "--stop_stage", "1"], repo_env, check=False)
-    assert proc.returncode != 0 and "--corpus_dir is required" in proc.stderr
-    if corpus == "partialspoof":
-        make_partialspoof_tree(str(tmp_path / "ps"))
-        run_script(recipe, ["run.sh", "--corpus_dir", str(tmp_path / "ps"), "--data",
-                            str(tmp_path / "data"), "--stop_stage", "2"], repo_env)
-        assert (tmp_path / "data" / "eval" / "raw.list").is_file()
-
-
 def test_a_relative_pretrained_directory_is_saved_absolute(tmp_path, monkeypatch):
     # the In-the-Wild recipe rebuilds models of other recipes from their exp config.yaml,
     # in its own directory, where a recipe-relative checkpoint path would not resolve

@@ -16,6 +16,7 @@ _po_print_help() {
   [ -f "$script" ] || script=${OLDPWD:-.}/$script
   [ -f "$script" ] || return 0
   echo "options (current values):"
+  # shellcheck disable=SC2013  # one identifier per line
   for name in $(sed -n -e '/parse_options\.sh/q' \
                   -e 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' "$script" | awk '!seen[$0]++'); do
     [ "$name" != help_message ] && [ -n "${!name+set}" ] || continue

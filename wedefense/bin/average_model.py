@@ -1,6 +1,6 @@
 """Stage 4a: average the weights of the last N epoch checkpoints.
 
-    python wedefense/bin/average_model.py --src_path exp/x/models --num 5 \\
+    python -m wedefense.bin.average_model --src_path exp/x/models --num 5 \\
         --dst_model exp/x/models/avg_model.pt [--min_epoch 1 --max_epoch 100]
 
 Only model_<epoch>.pt files count; best_model.pt or other files in the folder are ignored.

@@ -2,9 +2,9 @@
 
 Train on the dev set, apply to the eval set:
 
-    python wedefense/bin/calibrate.py train --scores exp/a/posteriors/dev/llr.txt [more systems] \\
+    python -m wedefense.bin.calibrate train --scores exp/a/posteriors/dev/llr.txt [more systems] \\
         --keys data/dev/utt2lab --p_spoof 0.05 --c_miss 1 --c_fa 10 --out exp/a/calib.json
-    python wedefense/bin/calibrate.py apply --model exp/a/calib.json \\
+    python -m wedefense.bin.calibrate apply --model exp/a/calib.json \\
         --scores exp/a/posteriors/eval/llr.txt [same systems, same order] \\
         --out exp/a/posteriors/eval/llr_calibrated.txt
 

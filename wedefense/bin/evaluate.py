@@ -1,6 +1,6 @@
 """Stage 7: score LLRs against the key with the ASVspoof5 Track-1 metrics.
 
-    python wedefense/bin/evaluate.py --scores posteriors/eval/llr.txt --keys data/eval/utt2lab \\
+    python -m wedefense.bin.evaluate --scores posteriors/eval/llr.txt --keys data/eval/utt2lab \\
         --output_json results_eval.json --output_txt results_eval.txt \\
         [--attacks data/eval/utt2attack] [--metadata ASVspoof5.eval.track_1.tsv] \\
         [--bootstrap 1000] [--plot_dir plots/]

@@ -1,6 +1,6 @@
 """Export a trained model as a self-describing bundle directory (recipe stage 8).
 
-    python wedefense/bin/export.py --exp_dir exp/x --model models/avg_model.pt \\
+    python -m wedefense.bin.export --exp_dir exp/x --model models/avg_model.pt \\
         [--calibration exp/x/calibration.json] --out exp/x/bundle
 
 The bundle holds bundle.json (format version, sample rate, classes and training counts),

@@ -1,7 +1,7 @@
 """Stage 4b: extract one embedding per utterance into Kaldi ark/scp (a localization model,
 ``task: localization`` in its config: one (frames, dim) matrix of frame embeddings per utterance).
 
-    python wedefense/bin/extract.py --config exp/x/config.yaml \\
+    python -m wedefense.bin.extract --config exp/x/config.yaml \\
         --model_path exp/x/models/avg_model.pt --data_list data/eval/raw.list \\
         --embed_ark exp/x/embeddings/eval/embedding.ark [--device cpu|cuda]
 
@@ -10,7 +10,7 @@ a batched embedding equals the one computed alone). The scp is written beside th
 
 Several processes or GPUs: launch the same command under torchrun, e.g.
 
-    torchrun --standalone --nproc_per_node 4 wedefense/bin/extract.py ...
+    torchrun --standalone --nproc_per_node 4 -m wedefense.bin.extract ...
 
 Rank r takes every world_size-th length batch (one GPU per rank when GPUs are present, else CPU
 threads are shared out); each rank writes its part, and rank 0 merges the parts into one ark/scp

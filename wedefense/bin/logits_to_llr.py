@@ -1,6 +1,6 @@
 """Stage 6: convert the logits of a trained detector into bona fide vs spoof LLR scores.
 
-    python wedefense/bin/logits_to_llr.py --logits_scp posteriors/eval/logits.scp \\
+    python -m wedefense.bin.logits_to_llr --logits_scp posteriors/eval/logits.scp \\
         --config exp/resnet18/config.yaml --output posteriors/eval/llr.txt
 
 For a localization model (``task: localization`` in the config) it also reads

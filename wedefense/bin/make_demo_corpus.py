@@ -1,6 +1,7 @@
 """Stage 0 of the demo recipes: synthesise the built-in spoofing corpus in PartialSpoof's layout.
 
     python -m wedefense.bin.make_demo_corpus --out_dir corpus [--task localization] [--seed 0]
+        [--num_workers 2]
 
 Writes <out_dir>/database/{train,dev,eval}/con_wav/*.wav (16 kHz mono PCM_16) and the CM
 protocols under <out_dir>/database/protocols/PartialSpoof_LA_cm_protocols/, ready for

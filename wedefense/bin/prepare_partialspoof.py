@@ -1,6 +1,6 @@
 """Stage 1 for PartialSpoof-layout corpora: protocols -> data/{train,dev,eval}.
 
-    python wedefense/bin/prepare_partialspoof.py <corpus_dir> <data_dir>
+    python -m wedefense.bin.prepare_partialspoof <corpus_dir> <data_dir>
 
 <corpus_dir> holds database/{train,dev,eval}/con_wav and database/protocols/. Writes wav.scp,
 utt2lab, lab2utt, utt2dur (from headers), utt2spk and utt2attack for each set.

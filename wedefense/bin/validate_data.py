@@ -1,6 +1,6 @@
 """Check a Kaldi-style data dir before training on it: tables, ids, audio.
 
-    python wedefense/bin/validate_data.py data/train [--decode] [--expect_rate 16000]
+    python -m wedefense.bin.validate_data data/train [--decode] [--expect_rate 16000]
 
 Reports, each naming the file and line: malformed or duplicated lines, ids in one table and not
 another (wav.scp, utt2lab, and utt2dur, utt2spk, utt2attack, lab2utt where present), unknown

@@ -3,7 +3,8 @@ merged spoofed ranges.
 
 - Stage 4 (``bin/extract.py``): one Kaldi float32 matrix ``(T, D)`` of frame embeddings per
   utterance (:meth:`FrameSpoofModel.frame_embeddings`, padding trimmed).
-- Stage 5 (``bin/infer.py``): ``frame_logits.{ark,scp}`` (``(T, C)`` matrices) and, per
+- Stage 5 (``bin/embeddings_to_logits.py``): ``frame_logits.{ark,scp}`` (``(T, C)``
+  matrices) and, per
   utterance, ``logits``/``posteriors`` vectors (the utterance branch, or the minimum-LLR
   frame's logits; ``wedefense.models.frame_model``), so detection stages apply unchanged.
 - Stage 6 (``bin/logits_to_llr.py``): ``frame_llr.txt``, ``<utt> <start_s> <end_s> <llr>`` per

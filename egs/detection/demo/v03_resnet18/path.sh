@@ -1,1 +1,1 @@
-../../partialspoof/v03_resnet18/path.sh
+tools/path.sh

@@ -10,30 +10,12 @@
 # ASVSPOOF2019_URL overrides the base URL (a mirror).
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-  echo "usage: $0 <corpus_dir>" >&2
-  exit 1
-fi
+[ $# -eq 1 ] || { echo "usage: $0 <corpus_dir>" >&2; exit 1; }
 dir=$1
-tools=$(cd "$(dirname "$0")/.." && pwd)/tools
+fetch=$(cd "$(dirname "$0")/.." && pwd)/tools/download_and_unpack.sh
 base=${ASVSPOOF2019_URL:-https://datashare.ed.ac.uk/bitstream/handle/10283/3336}
-archive=LA.zip
-marker=$dir/downloads/.$archive.unpacked
 
-mkdir -p "$dir/downloads"
-if [ -f "$marker" ]; then
-  echo "$0: $archive is already unpacked in $dir"
-else
-  bash "$tools/download.sh" "$base/$archive" "$dir/downloads/$archive"
-  echo "$0: unpacking $archive into $dir"
-  if command -v unzip >/dev/null 2>&1; then
-    unzip -q -o "$dir/downloads/$archive" -d "$dir"
-  else
-    python -m zipfile -e "$dir/downloads/$archive" "$dir"
-  fi
-  touch "$marker"
-fi
-
+bash "$fetch" "$base/LA.zip" "$dir" LA.zip
 if [ ! -d "$dir/LA/ASVspoof2019_LA_cm_protocols" ]; then
   echo "$0: unpacked, but $dir/LA/ASVspoof2019_LA_cm_protocols is missing" >&2
   exit 1

@@ -9,12 +9,9 @@
 # ASVSPOOF5_URL overrides the base URL (a mirror holding the same files).
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-  echo "usage: $0 <corpus_dir>" >&2
-  exit 1
-fi
+[ $# -eq 1 ] || { echo "usage: $0 <corpus_dir>" >&2; exit 1; }
 dir=$1
-tools=$(cd "$(dirname "$0")/.." && pwd)/tools
+fetch=$(cd "$(dirname "$0")/.." && pwd)/tools/download_and_unpack.sh
 base=${ASVSPOOF5_URL:-https://zenodo.org/records/14498691/files}
 
 # archive md5 (from the ASVspoof 5 README.txt)
@@ -40,18 +37,8 @@ flac_E_ai.tar b2625683bf440abae2af901a45542ad9
 flac_E_aj.tar c50281c8233af6f3b0899604d21ade44
 "
 
-mkdir -p "$dir/downloads"
 while read -r archive md5; do
-  [ -n "$archive" ] || continue
-  marker=$dir/downloads/.$archive.unpacked
-  if [ -f "$marker" ]; then
-    echo "$0: $archive is already unpacked in $dir"
-    continue
-  fi
-  bash "$tools/download.sh" "$base/$archive?download=1" "$dir/downloads/$archive" "$md5"
-  echo "$0: unpacking $archive into $dir"
-  tar -xf "$dir/downloads/$archive" -C "$dir"
-  touch "$marker"
+  [ -z "$archive" ] || bash "$fetch" "$base/$archive?download=1" "$dir" "$archive" "$md5"
 done <<< "$archives"
 
 for sub in flac_T flac_D flac_E_eval; do

@@ -11,28 +11,14 @@
 # only completeness is checked. PARTIALSPOOF_URL overrides the base URL (a mirror).
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-  echo "usage: $0 <corpus_dir>" >&2
-  exit 1
-fi
+[ $# -eq 1 ] || { echo "usage: $0 <corpus_dir>" >&2; exit 1; }
 dir=$1
-tools=$(cd "$(dirname "$0")/.." && pwd)/tools
+fetch=$(cd "$(dirname "$0")/.." && pwd)/tools/download_and_unpack.sh
 base=${PARTIALSPOOF_URL:-https://zenodo.org/records/5766198/files}
 
-mkdir -p "$dir/downloads"
 for part in train dev eval protocols; do
-  archive=database_$part.tar.gz
-  marker=$dir/downloads/.$archive.unpacked
-  if [ -f "$marker" ]; then
-    echo "$0: $archive is already unpacked in $dir"
-    continue
-  fi
-  bash "$tools/download.sh" "$base/$archive?download=1" "$dir/downloads/$archive"
-  echo "$0: unpacking $archive into $dir"
-  tar -xzf "$dir/downloads/$archive" -C "$dir"
-  touch "$marker"
+  bash "$fetch" "$base/database_$part.tar.gz?download=1" "$dir" "database_$part.tar.gz"
 done
-
 if [ ! -d "$dir/database/protocols" ]; then
   echo "$0: unpacked, but $dir/database/protocols is missing; check the archives' layout" >&2
   exit 1

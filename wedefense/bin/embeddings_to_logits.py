@@ -1,6 +1,6 @@
 """Stage 5: project embeddings to logits and class posteriors (softmax), both ark/scp.
 
-    python wedefense/bin/infer.py --config exp/x/config.yaml \\
+    python -m wedefense.bin.embeddings_to_logits --config exp/x/config.yaml \\
         --model_path exp/x/models/avg_model.pt \\
         --embedding_scp exp/x/embeddings/eval/embedding.scp --out_dir exp/x/posteriors/eval
 

@@ -10,30 +10,12 @@
 # Idempotent and resumable: rerun after an interruption.
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-  echo "usage: $0 <corpus_dir>" >&2
-  exit 1
-fi
+[ $# -eq 1 ] || { echo "usage: $0 <corpus_dir>" >&2; exit 1; }
 dir=$1
-tools=$(cd "$(dirname "$0")/.." && pwd)/tools
+fetch=$(cd "$(dirname "$0")/.." && pwd)/tools/download_and_unpack.sh
 url=${ITW_URL:-https://owncloud.fraunhofer.de/index.php/s/JZgXh0JEAF0elxa/download}
-archive=release_in_the_wild.zip
-marker=$dir/downloads/.$archive.unpacked
 
-mkdir -p "$dir/downloads"
-if [ -f "$marker" ]; then
-  echo "$0: $archive is already unpacked in $dir"
-else
-  bash "$tools/download.sh" "$url" "$dir/downloads/$archive"
-  echo "$0: unpacking $archive into $dir"
-  if command -v unzip >/dev/null 2>&1; then
-    unzip -q -o "$dir/downloads/$archive" -d "$dir"
-  else
-    python -m zipfile -e "$dir/downloads/$archive" "$dir"
-  fi
-  touch "$marker"
-fi
-
+bash "$fetch" "$url" "$dir" release_in_the_wild.zip
 if [ ! -f "$dir/release_in_the_wild/meta.csv" ]; then
   echo "$0: unpacked, but $dir/release_in_the_wild/meta.csv is missing" >&2
   exit 1
