@@ -10,6 +10,8 @@ import sys
 
 COLUMNS = (("dev", "dev", "pooled"), ("eval", "eval", "pooled"), ("A04", "eval", "A04"),
            ("shifted", "eval_shifted", "pooled"))
+ORDER = ("plain", "rawboost", "codec", "noise_reverb", "whole_utt", "imbalanced_plain",
+         "imbalanced_class_balance")
 
 
 def cell(exp, dset, attack):
@@ -23,7 +25,8 @@ def cell(exp, dset, attack):
 
 
 def main(root):
-    names = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    names = sorted((d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))),
+                   key=lambda d: (ORDER.index(d) if d in ORDER else len(ORDER), d))
     print("| variant | " + " | ".join(c for c, *_ in COLUMNS) + " |")
     print("|---|" + "---|" * len(COLUMNS))
     for name in names:
