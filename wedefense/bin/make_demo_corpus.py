@@ -28,6 +28,7 @@ from wedefense.dataset.demo_corpus import (
     LOCALIZATION_COUNTS,
     TASKS,
     generate_demo_corpus,
+    write_noise_and_rirs,
 )
 from wedefense.utils.cli import entry_point, setup_logging
 
@@ -50,6 +51,15 @@ def get_parser():
                         help="share of bona fide utterances in every split; spoofs are split "
                              f"evenly over the attacks (default: {DEFAULT_BONAFIDE_FRACTION}, "
                              f"{LOCALIZATION_BONAFIDE_FRACTION} for localization)")
+    parser.add_argument("--shifted", action="store_true",
+                        help="other voices (higher/lower, rougher, faster/slower) and another "
+                             "channel (reverberant room, 10-20 dB SNR, telephone band) than the "
+                             "default corpus: an evaluation set for generalisation; use another "
+                             "--seed for other content")
+    parser.add_argument("--noise_and_rirs", action="store_true",
+                        help="write only synthetic noise and room impulse responses, "
+                             "<out_dir>/{noise,rirs}/wav.scp, for the noise + reverb configs "
+                             "(stand-ins for MUSAN and RIRS_NOISES)")
     parser.add_argument("--num_workers", type=int, default=2,
                         help="synthesis processes; the output does not depend on it "
                              "(default: %(default)s)")
@@ -60,10 +70,15 @@ def get_parser():
 def main(argv=None):
     args = get_parser().parse_args(argv)
     setup_logging(logging.INFO)
+    if args.noise_and_rirs:
+        for scp in write_noise_and_rirs(args.out_dir, seed=args.seed):
+            print(f"wrote {scp}")
+        return
     summary = generate_demo_corpus(args.out_dir, seed=args.seed, num_train=args.num_train,
                                    num_dev=args.num_dev, num_eval=args.num_eval,
                                    bonafide_fraction=args.bonafide_fraction,
-                                   num_workers=args.num_workers, task=args.task)
+                                   num_workers=args.num_workers, task=args.task,
+                                   shifted=args.shifted)
     state = "reused complete corpus" if summary["reused"] else "wrote corpus"
     print(f"{state} {summary['root']}")
     for split, info in summary["splits"].items():

@@ -46,6 +46,7 @@ from wedefense.dataset.partialspoof import SETS, protocol_path
 from wedefense.dataset.speech_synth import (
     SAMPLE_RATE,
     VOCODERS,
+    background_noise,
     draw_speaker,
     simulate_channel,
     synthesize_bonafide,
@@ -104,9 +105,10 @@ def _speaker_numbers(split):
     raise KeyError(split)
 
 
-def speaker_voice(seed, number):
-    """The voice of speaker ``DEMO_<number>`` in the corpus of ``seed``."""
-    return draw_speaker(np.random.default_rng([seed, 1, number]))
+def speaker_voice(seed, number, shifted=False):
+    """The voice of speaker ``DEMO_<number>`` in the corpus of ``seed`` (``shifted``: drawn
+    from other voice ranges)."""
+    return draw_speaker(np.random.default_rng([seed, 1, number]), shifted)
 
 
 def _plan(split, num_utts, seed, bonafide_fraction):
@@ -133,18 +135,19 @@ def plan_split(split, num_utts, seed=0, bonafide_fraction=DEFAULT_BONAFIDE_FRACT
             for number, utt, attack in _plan(split, num_utts, seed, bonafide_fraction)]
 
 
-def synthesize_utterance(seed, split, index, speaker_number, attack):
+def synthesize_utterance(seed, split, index, speaker_number, attack, shifted=False):
     """Waveform (float, [-1, 1]) of one corpus utterance; a pure function of its arguments.
+    ``shifted``: other voices and another channel than the default corpus.
 
     Content, vocoder and channel draw from separate streams, so the channel of an utterance does
     not depend on how much randomness its vocoder consumed.
     """
     streams = np.random.SeedSequence([seed, 3, _SPLIT_CODES[split], index]).spawn(3)
     content_rng, vocoder_rng, channel_rng = (np.random.default_rng(s) for s in streams)
-    dry = synthesize_bonafide(content_rng, speaker_voice(seed, speaker_number))
+    dry = synthesize_bonafide(content_rng, speaker_voice(seed, speaker_number, shifted))
     if attack != "-":
         dry = VOCODERS[attack](dry, vocoder_rng)
-    return simulate_channel(dry, channel_rng)
+    return simulate_channel(dry, channel_rng, shifted=shifted)
 
 
 def partial_sources(seed, split, index, speaker_number, attack):
@@ -192,12 +195,13 @@ def write_wav(path, samples):
 
 
 def _make_one(job):
-    path, seed, split, index, speaker_number, attack = job
-    return write_wav(path, synthesize_utterance(seed, split, index, speaker_number, attack))
+    path, seed, split, index, speaker_number, attack, shifted = job
+    return write_wav(path, synthesize_utterance(seed, split, index, speaker_number, attack,
+                                                shifted))
 
 
 def _make_partial(job):
-    path, seed, split, index, speaker_number, attack = job
+    path, seed, split, index, speaker_number, attack, _ = job
     wav, ranges = synthesize_partial(seed, split, index, speaker_number, attack)
     return write_wav(path, wav), ranges
 
@@ -210,6 +214,45 @@ def _write_segment_labels(root, split, utts, results):
                  for utt, (length, ranges) in zip(utts, results)}
         with atomic_open(seglab_path(root, split, resolution), "wb") as f:
             np.save(f, table, allow_pickle=True)
+
+
+def augmentation_rir(rng):
+    """A room impulse response for augmentation: exponentially decaying noise after a direct
+    path, RT60 0.2-1.0 s and 0-12 dB direct-to-reverberant ratio (wider than any corpus room)."""
+    rt60 = rng.uniform(0.2, 1.0)
+    t = np.arange(int(rt60 * SAMPLE_RATE)) / SAMPLE_RATE
+    tail = rng.standard_normal(len(t)) * np.exp(-6.91 * t / rt60)
+    tail[:int(rng.uniform(0.002, 0.02) * SAMPLE_RATE)] = 0.0
+    tail *= 10.0 ** (-rng.uniform(0.0, 12.0) / 20.0) / np.sqrt(np.sum(tail * tail))
+    tail[0] += 1.0
+    return tail / np.max(np.abs(tail))
+
+
+def write_noise_and_rirs(out_dir, seed=0, num_noises=30, num_rirs=30, noise_seconds=10.0):
+    """Synthetic stand-ins for MUSAN noise and RIRS_NOISES, for the demo's noise + reverb
+    config: ``<out_dir>/{noise,rirs}/*.wav`` and ``<out_dir>/{noise,rirs}/wav.scp`` (absolute
+    paths; noise ids ``noise-<n>``, MUSAN's type prefix). Noises are coloured (white to brown),
+    some with mains hum; returns the two wav.scp paths."""
+    paths = []
+    for kind, count in (("noise", num_noises), ("rirs", num_rirs)):
+        folder = os.path.abspath(os.path.join(os.fspath(out_dir), kind))
+        os.makedirs(folder, exist_ok=True)
+        lines = []
+        for i in range(count):
+            rng = np.random.default_rng([seed, 5, kind == "rirs", i])
+            if kind == "noise":
+                audio = background_noise(rng, int(noise_seconds * SAMPLE_RATE))
+                audio *= 0.1 / np.sqrt(np.mean(audio ** 2))
+            else:
+                audio = augmentation_rir(rng)
+            name = f"{'noise' if kind == 'noise' else 'rir'}-{i + 1:04d}"
+            write_wav(os.path.join(folder, name + ".wav"), audio)
+            lines.append(f"{name} {os.path.join(folder, name + '.wav')}\n")
+        scp = os.path.join(folder, "wav.scp")
+        with atomic_open(scp) as f:
+            f.writelines(lines)
+        paths.append(scp)
+    return tuple(paths)
 
 
 def _read_stamp(root):
@@ -260,7 +303,8 @@ def _with_paths(root, stamp, reused):
 
 
 def generate_demo_corpus(root, seed=0, num_train=None, num_dev=None, num_eval=None,
-                         bonafide_fraction=None, num_workers=2, task="detection"):
+                         bonafide_fraction=None, num_workers=2, task="detection",
+                         shifted=False):
     """Write the demo corpus under ``root`` (or reuse a complete one); return a summary dict.
 
     ``task`` is ``detection`` (whole utterances bona fide or vocoded) or ``localization``
@@ -268,10 +312,14 @@ def generate_demo_corpus(root, seed=0, num_train=None, num_dev=None, num_eval=No
     take the task's defaults. The summary has ``params``, ``reused`` and per split ``num_utts``,
     ``num_bonafide``, ``num_spoof``, ``attacks`` (count per attack), ``speakers``, ``seconds``,
     ``protocol`` and ``wav_dir``; localization adds ``spoofed_seconds`` and ``stretches``.
+    ``shifted`` (detection only) draws other voices and another channel than the default: a
+    test set for generalisation (its eval split, with another ``seed`` for other content).
     """
     if task not in TASKS:
         raise InputError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     localization = task == "localization"
+    if shifted and localization:
+        raise InputError("shifted is for the detection corpus only")
     defaults = LOCALIZATION_COUNTS if localization else DEFAULT_COUNTS
     counts = {split: defaults[split] if given is None else given
               for split, given in (("train", num_train), ("dev", num_dev), ("eval", num_eval))}
@@ -290,6 +338,8 @@ def generate_demo_corpus(root, seed=0, num_train=None, num_dev=None, num_eval=No
               **{f"num_{split}": int(count) for split, count in counts.items()}}
     if localization:  # detection stamps stay as they were, so old corpora are still reused
         params["task"] = task
+    if shifted:  # likewise: the default stamp keeps its keys
+        params["shifted"] = True
     root = os.fspath(root)
     stamp = _read_stamp(root)
     if _is_complete(root, stamp, params):
@@ -304,7 +354,7 @@ def generate_demo_corpus(root, seed=0, num_train=None, num_dev=None, num_eval=No
         for index, (number, utt, attack) in enumerate(
                 _plan(split, counts[split], params["seed"], bonafide_fraction)):
             jobs.append((os.path.join(wav_dir(root, split), utt + ".wav"), params["seed"], split,
-                         index, number, attack))
+                         index, number, attack, bool(shifted)))
     start = time.perf_counter()
     logger.info("synthesising %d utterances into %s with %d worker(s)", len(jobs), root,
                 num_workers)

@@ -3,6 +3,10 @@
     units -> partition by (rank, worker) -> read -> buffer shuffle -> decode (mono, resample)
           -> duration filter -> speed perturbation -> random chunk -> chunk augmentation
 
+Two variants (config ``dataset_args``): ``class_balance`` oversamples the smaller classes (see
+:func:`balance_repeats`), and :class:`TrainUtterances` trains on whole utterances (up to a
+maximum length) in batches that a length sampler forms (:func:`length_bucketed`).
+
 The unit is the utterance of a ``raw.list`` or the tar of a ``shard.list``. Each pass over the
 data permutes the units with a seed of (seed, epoch, pass) and deals them whole, round-robin, to
 the (rank, worker) parts, so the parts read disjoint shares of (nearly) equal size and no memory
@@ -99,6 +103,31 @@ def num_pieces(num_units, num_parts, split=True):
     return num_units - rest + rest * subs
 
 
+def balance_repeats(counts):
+    """Per class, how often each utterance is read per pass so that every class is read as
+    often as the largest: ``max(counts) / count``."""
+    if any(c <= 0 for c in counts):
+        raise InputError(f"class_balance needs utterances of every class, counts {counts}")
+    return [max(counts) / c for c in counts]
+
+
+def oversample(items, repeats, seed):
+    """Raw-list items, those of class ``lab`` repeated ``repeats[lab]`` times on average: each
+    ``floor(r)`` times, and a seeded random share of them once more, so class totals are
+    exact up to rounding."""
+    rng = np.random.default_rng((seed, 7))
+    by_class = {}
+    for item in items:
+        by_class.setdefault(item.get("lab"), []).append(item)
+    out = []
+    for lab, members in by_class.items():
+        r = repeats.get(lab, 1.0)
+        whole, extra = int(r), int(round((r - int(r)) * len(members)))
+        out.extend(it for it in members for _ in range(whole))
+        out.extend(members[i] for i in sorted(rng.permutation(len(members))[:extra]))
+    return out
+
+
 # When to give up on a part's share (see TrainChunks._stream): after reading, since the last
 # usable sample, COVER_PASSES times as many pieces as a whole pass deals (a piece holding usable
 # audio escapes one part that long with probability about e^-COVER_PASSES, each pass dealing the
@@ -116,12 +145,19 @@ class TrainChunks(IterableDataset):
 
     def __init__(self, items, classes, chunk_samples, sample_rate=16000, rank=0, world_size=1,
                  seed=42, augment=None, min_duration=0.0, max_duration=float("inf"),
-                 shuffle_size=None):
+                 shuffle_size=None, class_repeats=None):
         self.items = [{"shard": it} if isinstance(it, (str, os.PathLike)) else it
                       for it in items]
         if not self.items:
             raise InputError("no training data")
         self.sharded = "shard" in self.items[0]
+        # class_repeats[c]: how often, on average, a class-c utterance is read per pass
+        self.class_repeats = None if class_repeats is None else \
+            {c: float(r) for c, r in zip(classes, class_repeats)}
+        if self.class_repeats and not self.sharded:
+            # a raw list's labels are known: repeat its utterances up front, so the per-pass
+            # permutation spreads the copies over the pass
+            self.items = oversample(self.items, self.class_repeats, seed)
         if not self.sharded and len(self.items) < world_size:
             # an utterance is never split, so some rank would get no data at all, and its
             # training loop would end early or wait forever for the others
@@ -144,11 +180,12 @@ class TrainChunks(IterableDataset):
     def set_epoch(self, epoch):
         self.epoch = epoch
 
-    def _samples(self, pieces, stats):
+    def _samples(self, pieces, stats, rng=None):
         """``(key, label, audio source)`` of the pieces, in order; broken tars are skipped.
 
         Pieces of one tar are read together, in one pass through it. ``stats["read"]`` counts
-        the samples read, broken ones included."""
+        the samples read, broken ones included. ``rng`` draws the class-balance repeats of tar
+        samples (needed with ``class_repeats`` and shards only)."""
         wanted = {}
         for unit, sub, subs in pieces:
             wanted.setdefault(unit, (set(), subs))[0].add(sub)
@@ -158,19 +195,33 @@ class TrainChunks(IterableDataset):
                 stats["read"] += 1
                 yield item["key"], item.get("lab"), item["wav"]
                 continue
-            tar = item["shard"]
-            try:
-                for i, (key, lab, _ext, data, problem) in enumerate(iter_shard(tar)):
-                    if i % subs not in subs_wanted:
-                        continue
-                    stats["read"] += 1
-                    if problem:
-                        self._skip(stats, key, f"broken sample in {tar}: {problem}")
-                        continue
-                    yield key, lab, data
-            except (tarfile.TarError, OSError, EOFError) as e:
+            if self.class_repeats:
+                yield from self._repeated(self._tar_samples(item["shard"], subs, subs_wanted,
+                                                            stats), rng)
+            else:
+                yield from self._tar_samples(item["shard"], subs, subs_wanted, stats)
+
+    def _repeated(self, samples, rng):
+        """Each tar sample ``floor(r)`` or ``ceil(r)`` times (``r`` its class's repeat, on
+        average exact); the shuffle buffer downstream spreads the copies."""
+        for key, lab, data in samples:
+            r = self.class_repeats.get(lab, 1.0)
+            for _ in range(int(r) + (rng.random() < r - int(r))):
+                yield key, lab, data
+
+    def _tar_samples(self, tar, subs, subs_wanted, stats):
+        try:
+            for i, (key, lab, _ext, data, problem) in enumerate(iter_shard(tar)):
+                if i % subs not in subs_wanted:
+                    continue
                 stats["read"] += 1
-                self._skip(stats, tar, f"broken shard, rest of it skipped: {e}")
+                if problem:
+                    self._skip(stats, key, f"broken sample in {tar}: {problem}")
+                    continue
+                yield key, lab, data
+        except (tarfile.TarError, OSError, EOFError) as e:
+            stats["read"] += 1
+            self._skip(stats, tar, f"broken shard, rest of it skipped: {e}")
 
     def _make_sample(self, key, wav, label, rng):
         """What the stream yields for one decoded utterance (a subclass may yield other
@@ -220,7 +271,7 @@ class TrainChunks(IterableDataset):
             rng = np.random.default_rng((self.seed, self.epoch, pass_index, part))
             read_before = stats["read"]
             yielded = False
-            for key, lab, source in buffer_shuffle(self._samples(pieces, stats),
+            for key, lab, source in buffer_shuffle(self._samples(pieces, stats, rng),
                                                    self.shuffle_size, rng):
                 label = self.class_index.get(lab)
                 if label is None:
@@ -266,3 +317,57 @@ class TrainChunks(IterableDataset):
                                  f"{run_passes} passes: {stats['skipped']} skipped, "
                                  f"{stats['filtered']} outside the duration limits "
                                  f"[{self.min_duration}, {self.max_duration}] s)")
+
+
+def pad_batch(samples):
+    """``[(wav (N,), label)]`` -> ``(wavs (B, Nmax) zero-padded, lengths (B,), labels (B,))``."""
+    lengths = torch.tensor([len(w) for w, _ in samples], dtype=torch.long)
+    wavs = torch.zeros(len(samples), int(lengths.max()))
+    for i, (w, _) in enumerate(samples):
+        wavs[i, :len(w)] = w
+    return wavs, lengths, torch.tensor([label for _, label in samples], dtype=torch.long)
+
+
+def length_bucketed(samples, batch_size, pool_batches, rng):
+    """A length sampler over a stream: pools of ``batch_size * pool_batches`` samples, each
+    sorted by length and cut into batches (so a batch pads little), yielded in random order
+    as :func:`pad_batch` tuples. A larger pool pads less but mixes lengths less across steps."""
+    pool_size = batch_size * pool_batches
+    pool = []
+    for sample in itertools.chain(samples, [None]):
+        if sample is not None:
+            pool.append(sample)
+        if pool and (len(pool) == pool_size or sample is None):
+            pool.sort(key=lambda s: len(s[0]))
+            batches = [pool[i:i + batch_size] for i in range(0, len(pool), batch_size)]
+            for i in rng.permutation(len(batches)):
+                yield pad_batch(batches[i])
+            pool = []
+
+
+class TrainUtterances(TrainChunks):
+    """Whole-utterance training: an endless stream of padded batches ``(wavs, lengths,
+    labels)`` (see :func:`pad_batch`), for a DataLoader with ``batch_size=None``.
+
+    An utterance longer than ``chunk_samples`` is cropped to a random window of that length
+    (the memory bound); shorter ones stay as they are, not repeated. Batches hold
+    ``batch_size`` utterances of similar length (:func:`length_bucketed`)."""
+
+    def __init__(self, *args, batch_size=32, pool_batches=8, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.batch_size, self.pool_batches = batch_size, pool_batches
+
+    def _make_sample(self, key, wav, label, rng):
+        if len(wav) > self.chunk_samples:
+            wav = random_chunk(wav, self.chunk_samples, rng)
+        if self.augment.active:
+            wav = self.augment.chunk(wav, rng)
+        return torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)), label
+
+    def __iter__(self):
+        info = get_worker_info()
+        worker, num_workers = (0, 1) if info is None else (info.id, info.num_workers)
+        part, _ = self._part(worker, num_workers)
+        rng = np.random.default_rng((self.seed, self.epoch, part, 11))
+        return length_bucketed(self._stream(worker, num_workers), self.batch_size,
+                               self.pool_batches, rng)

@@ -35,6 +35,8 @@ _UPPER_FORMANTS = (3400.0, 4400.0)  # F4, F5 of the male reference tract
 _BANDWIDTHS = (70.0, 95.0, 140.0, 220.0, 300.0)
 _PITCH_LOW_PASS = signal.butter(6, 3600.0, fs=SAMPLE_RATE, output="sos")
 _HIGH_PASS = signal.butter(2, 50.0, btype="highpass", fs=SAMPLE_RATE, output="sos")
+_TELEPHONE_BAND = signal.butter(4, (300.0, 3400.0), btype="bandpass", fs=SAMPLE_RATE,
+                                output="sos")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,8 +53,13 @@ class Speaker:
     rate: float  # multiplies segment durations
 
 
-def draw_speaker(rng):
-    """A random adult voice; male and female-like voices differ in f0 and tract length."""
+def draw_speaker(rng, shifted=False):
+    """A random adult voice; male and female-like voices differ in f0 and tract length.
+
+    ``shifted`` draws from other ranges (higher and lower voices, rougher and breathier
+    phonation, faster and slower talkers), for testing on voices unlike the training ones."""
+    if shifted:
+        return _draw_shifted_speaker(rng)
     female = rng.random() < 0.5
     return Speaker(
         f0_hz=rng.uniform(170.0, 240.0) if female else rng.uniform(85.0, 140.0),
@@ -63,6 +70,19 @@ def draw_speaker(rng):
         breathiness=rng.uniform(0.03, 0.08),
         open_quotient=rng.uniform(0.4, 0.65),
         rate=rng.uniform(0.85, 1.2))
+
+
+def _draw_shifted_speaker(rng):
+    high = rng.random() < 0.5  # child-like high voices, or very low ones
+    return Speaker(
+        f0_hz=rng.uniform(240.0, 320.0) if high else rng.uniform(65.0, 85.0),
+        f0_range_st=rng.uniform(1.0, 2.5) if rng.random() < 0.5 else rng.uniform(6.0, 9.0),
+        formant_scale=rng.uniform(1.22, 1.32) if high else rng.uniform(0.85, 0.92),
+        jitter=rng.uniform(0.012, 0.02),
+        shimmer=rng.uniform(0.1, 0.16),
+        breathiness=rng.uniform(0.08, 0.14),
+        open_quotient=rng.uniform(0.3, 0.4) if rng.random() < 0.5 else rng.uniform(0.65, 0.75),
+        rate=rng.uniform(0.7, 0.85) if rng.random() < 0.5 else rng.uniform(1.2, 1.35))
 
 
 # --------------------------------------------------------------------------- bona fide talker
@@ -556,21 +576,21 @@ VOCODERS = {
 # --------------------------------------------------------------------------- room and recording
 
 
-def _room_impulse_response(rng):
+def _room_impulse_response(rng, shifted=False):
     """Direct path plus an exponentially decaying, progressively darker noise tail."""
-    rt60 = rng.uniform(0.1, 0.4)
+    rt60 = rng.uniform(0.5, 0.9) if shifted else rng.uniform(0.1, 0.4)
     n = int(rt60 * SAMPLE_RATE)
     t = np.arange(n) / SAMPLE_RATE
     tail = rng.standard_normal(n) * np.exp(-6.91 * t / rt60)
     tail[:int(rng.uniform(0.002, 0.01) * SAMPLE_RATE)] = 0.0  # first reflections arrive later
     tail = signal.lfilter([0.6], [1.0, -0.4], tail)  # walls absorb high frequencies
-    drr_db = rng.uniform(5.0, 15.0)
+    drr_db = rng.uniform(0.0, 5.0) if shifted else rng.uniform(5.0, 15.0)
     tail *= 10.0 ** (-drr_db / 20.0) / np.sqrt(np.sum(tail * tail))
     tail[0] += 1.0
     return tail
 
 
-def _background_noise(rng, n):
+def background_noise(rng, n):
     """Stationary noise with a random spectral slope (white to brown), sometimes mains hum."""
     size = sp_fft.next_fast_len(n, real=True)
     spectrum = sp_fft.rfft(rng.standard_normal(size))
@@ -588,7 +608,7 @@ def _background_noise(rng, n):
     return noise
 
 
-def simulate_channel(dry, rng, return_offset=False):
+def simulate_channel(dry, rng, return_offset=False, shifted=False):
     """Room, recording and level: identical for both classes, so none of it reveals the label.
 
     Removes DC and rumble (a microphone high-pass, which also hides any DC a vocoder leaves),
@@ -596,15 +616,19 @@ def simulate_channel(dry, rng, return_offset=False):
     overall RMS and DC offset, and scales down (never clips) a too-loud result. With
     ``return_offset`` it returns ``(recording, lead)``: sample ``i`` of ``dry`` is sample
     ``lead + i`` of the recording, which places labels given in ``dry``'s time.
-    """
+
+    ``shifted`` gives another channel than any default one: a larger, more reverberant room,
+    noise at 10-20 dB SNR and a telephone band (300-3400 Hz)."""
     dry = signal.sosfilt(_HIGH_PASS, dry)
     lead, trail = (int(rng.uniform(0.15, 0.5) * SAMPLE_RATE) for _ in range(2))
     speech = np.concatenate([np.zeros(lead), dry, np.zeros(trail)])
-    speech = signal.fftconvolve(speech, _room_impulse_response(rng))[:len(speech)]
-    snr_db = rng.uniform(25.0, 45.0)
+    speech = signal.fftconvolve(speech, _room_impulse_response(rng, shifted))[:len(speech)]
+    snr_db = rng.uniform(10.0, 20.0) if shifted else rng.uniform(25.0, 45.0)
     active = _rms(speech[lead:lead + len(dry)])
-    noise = _background_noise(rng, len(speech)) * active * 10.0 ** (-snr_db / 20.0)
+    noise = background_noise(rng, len(speech)) * active * 10.0 ** (-snr_db / 20.0)
     mixed = speech + noise
+    if shifted:
+        mixed = signal.sosfilt(_TELEPHONE_BAND, mixed)
     mixed *= 10.0 ** (rng.uniform(-32.0, -22.0) / 20.0) / _rms(mixed)
     mixed += rng.uniform(-0.003, 0.003)
     peak = np.max(np.abs(mixed))

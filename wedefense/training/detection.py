@@ -66,6 +66,7 @@ class DetectionTask:
         return detection_data.read_training_items(config, args)
 
     def complete_config(self, config):
+        detection_data.balance_class_counts(config)
         detection_data.add_speed_classes(config)
 
     def read_dev_set(self, args, rank, world_size):
@@ -84,14 +85,16 @@ class DetectionTask:
     def num_train_utterances(self, items, config, data_type):
         # a shard list names tars: the utterance count is the sum of the utt2lab class counts
         # (speed-perturbed copies split counts without changing their sum)
-        return len(items) if data_type == "raw" else round(sum(config["class_counts"]))
+        counts = config.get("train_class_counts", config["class_counts"])  # class_balance
+        return len(items) if data_type == "raw" else round(sum(counts))
 
     def train_step(self, model, ddp_model, batch, device, config):
         """Loss of one batch (not yet backpropagated), its size and its correct count."""
-        wavs, labels = batch
+        wavs, labels = batch[0], batch[-1]  # whole_utterance batches carry lengths between
+        lengths = batch[1].to(device) if len(batch) == 3 else None
         wavs, labels = wavs.to(device, non_blocking=True), labels.to(device)
         with autocast_context(device, config.get("amp")):
-            logits = ddp_model(wavs, None, labels)
+            logits = ddp_model(wavs, lengths, labels)
             # each head owns its loss (P2SGrad is not cross-entropy on its logits)
             loss = model.projection.loss(logits.float(), labels)
         return loss, len(labels), (logits.argmax(-1) == labels).sum()

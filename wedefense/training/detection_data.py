@@ -65,6 +65,17 @@ def read_training_items(config, args):
     return train_items
 
 
+def balance_class_counts(config):
+    """With ``dataset_args.class_balance`` every class is read as often as the largest, so the
+    prior the model sees, and stage 6 removes, is uniform; the list's own counts are kept in
+    ``train_class_counts`` (the loader's repeat factors come from them)."""
+    if not (config.get("dataset_args") or {}).get("class_balance"):
+        return
+    counts = config.get("train_class_counts") or config["class_counts"]
+    config["train_class_counts"] = list(counts)
+    config["class_counts"] = [max(counts)] * len(counts)
+
+
 def add_speed_classes(config):
     """With ``speed_perturb.as_classes`` each non-unit speed is a copy of every class; counts
     become the expected numbers of chunks per epoch, the prior that stage 6 removes."""

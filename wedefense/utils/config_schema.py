@@ -181,6 +181,12 @@ SCHEMA = (
         Key("min_duration", "float", 0.0, "skip shorter utterances (s)", ">=0"),
         Key("max_duration", "float", float("inf"), "skip longer utterances (s)", ">0"),
         Key("shuffle_size", "int|null", None, "shuffle buffer of shard examples", ">=1"),
+        Key("class_balance", "bool", False, "oversample every class to the largest one's "
+            "count (for imbalanced protocols); the prior stage 6 removes becomes uniform"),
+        Key("whole_utterance", "bool", False, "train on whole utterances (cropped to chunk_len "
+            "s at most, never repeated) in batches of similar length (a length sampler)"),
+        Key("pool_batches", "int", 8, "whole_utterance: batches whose utterances are sorted by "
+            "length together", ">=1"),
     )),
     Key("dataloader_args", "mapping", {}, "training DataLoader", keys=(
         Key("batch_size", "int", 32, "examples per batch and rank", ">=1"),
@@ -270,6 +276,8 @@ SCHEMA = (
         choices=("eer", "min_dcf", "act_dcf", "cllr", "segment_eer", "utterance_eer")),
     # written by training into exp/<name>/config.yaml
     Key("class_counts", "list[float]", None, "training examples per class", ">=0", saved=True),
+    Key("train_class_counts", "list[float]", None, "with class_balance: utterances per class "
+        "in the training list", ">=0", saved=True),
     Key("frame_class_counts", "list[float]", None, "localization: training frames per class at "
         "frame_resolution", ">=0", saved=True),
     Key("data_classes", "list[str]", None, "the labels in the data (speed classes)",
