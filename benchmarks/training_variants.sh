@@ -10,6 +10,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo/egs/detection/demo/v03_resnet18"
+# shellcheck source=tools/path.sh
 . ./path.sh
 
 prepare_only=false
