@@ -43,6 +43,21 @@ def _check_ssl_input(name, num_layers):
         raise ValueError(f"{name} needs the hidden layers of an SSL front-end (frontend: ssl)")
 
 
+def add_mhfa_layers(module, name, feat_dim, num_layers, num_heads, compression_dim, embed_dim,
+                    dropout):
+    """MHFA's parameters, set on ``module`` (the utterance and the frame variants share them,
+    under the same state-dict names): layer weightings and projections of keys and values, the
+    heads' scores, and the embedding of the concatenated heads."""
+    _check_ssl_input(name, num_layers)
+    module.key_layers = LayerWeightedSum(num_layers)
+    module.value_layers = LayerWeightedSum(num_layers)
+    module.key_proj = nn.Linear(feat_dim, compression_dim)
+    module.value_proj = nn.Linear(feat_dim, compression_dim)
+    module.head_scores = nn.Linear(compression_dim, num_heads)
+    module.drop = nn.Dropout(dropout)
+    module.embedding = nn.Linear(num_heads * compression_dim, embed_dim)
+
+
 class MHFA(nn.Module):
     """Multi-head factorized attentive pooling over SSL layers.
 
@@ -58,14 +73,8 @@ class MHFA(nn.Module):
     def __init__(self, feat_dim=768, num_layers=None, num_heads=64, compression_dim=128,
                  embed_dim=256, dropout=0.0):
         super().__init__()
-        _check_ssl_input("SSL_MHFA", num_layers)
-        self.key_layers = LayerWeightedSum(num_layers)
-        self.value_layers = LayerWeightedSum(num_layers)
-        self.key_proj = nn.Linear(feat_dim, compression_dim)
-        self.value_proj = nn.Linear(feat_dim, compression_dim)
-        self.head_scores = nn.Linear(compression_dim, num_heads)
-        self.drop = nn.Dropout(dropout)
-        self.embedding = nn.Linear(num_heads * compression_dim, embed_dim)
+        add_mhfa_layers(self, "SSL_MHFA", feat_dim, num_layers, num_heads, compression_dim,
+                        embed_dim, dropout)
         self.feat_dim = feat_dim
         self.embed_dim = embed_dim
 

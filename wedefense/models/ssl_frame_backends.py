@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from wedefense.models.frame_model import pool_time
-from wedefense.models.mhfa import LayerWeightedSum, _check_ssl_input
+from wedefense.models.mhfa import LayerWeightedSum, _check_ssl_input, add_mhfa_layers
 from wedefense.models.pooling import time_mask
 
 
@@ -49,14 +49,8 @@ class SSLFrameMHFA(nn.Module):
     def __init__(self, feat_dim=768, num_layers=None, num_heads=8, compression_dim=128,
                  embed_dim=256, context=5, dropout=0.0, time_pool=1):
         super().__init__()
-        _check_ssl_input("SSL_FrameMHFA", num_layers)
-        self.key_layers = LayerWeightedSum(num_layers)
-        self.value_layers = LayerWeightedSum(num_layers)
-        self.key_proj = nn.Linear(feat_dim, compression_dim)
-        self.value_proj = nn.Linear(feat_dim, compression_dim)
-        self.head_scores = nn.Linear(compression_dim, num_heads)
-        self.drop = nn.Dropout(dropout)
-        self.embedding = nn.Linear(num_heads * compression_dim, embed_dim)
+        add_mhfa_layers(self, "SSL_FrameMHFA", feat_dim, num_layers, num_heads, compression_dim,
+                        embed_dim, dropout)
         self.context = int(context)
         self.num_heads = num_heads
         self.time_pool = int(time_pool)
