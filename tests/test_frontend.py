@@ -210,3 +210,13 @@ def test_rejects_bad_options():
         KaldiFbank(window_type="blackman")
     with pytest.raises(ValueError):
         KaldiFbank(low_freq=9000.0)
+
+
+def test_the_exported_dft_matmul_equals_the_fft():
+    from wedefense.frontend.fbank import _dft_basis
+
+    frames = torch.randn(3, 7, 400, dtype=torch.float64)
+    spectrum = torch.fft.rfft(frames, n=512, dim=-1)
+    got = frames @ _dft_basis(400, 512).double()
+    torch.testing.assert_close(got[..., :257], spectrum.real, atol=1e-4, rtol=0)
+    torch.testing.assert_close(got[..., 257:], spectrum.imag, atol=1e-4, rtol=0)

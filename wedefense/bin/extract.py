@@ -8,6 +8,11 @@
 Whole utterances, sorted by length into padded batches (padding is masked inside the model, so
 a batched embedding equals the one computed alone). The scp is written beside the ark.
 
+On a CPU the default backend (auto) runs the embedding graph with ONNX Runtime, exported once
+and cached beside the checkpoint (avg_model.embedding.onnx), when onnxruntime is installed and
+the model suits it (not SSL, not a frame model), and checked against PyTorch first; otherwise
+PyTorch with BatchNorm folded. The log says which path ran.
+
 Several processes or GPUs: launch the same command under torchrun, e.g.
 
     torchrun --standalone --nproc_per_node 4 -m wedefense.bin.extract ...
@@ -30,7 +35,7 @@ import torch  # noqa: E402
 from wedefense.dataset.batch_seconds import GPU_BATCH_SECONDS, default_batch_seconds  # noqa: E402
 from wedefense.dataset.dataset import check_long_enough, item_durations, read_raw_list  # noqa: E402
 from wedefense.dataset.loader import utterance_loader  # noqa: E402
-from wedefense.inference.fast_paths import fold_batchnorm  # noqa: E402
+from wedefense.inference.onnx_embedding import BACKENDS, fastest_embedder  # noqa: E402
 from wedefense.models.registry import load_trained_model  # noqa: E402
 from wedefense.models.spoof_model import min_samples  # noqa: E402
 from wedefense.utils import distributed  # noqa: E402
@@ -53,6 +58,9 @@ def get_parser():
     parser.add_argument("--device", default=None,
                         help="cpu or cuda (default: cuda if available; under torchrun each "
                              "rank uses GPU LOCAL_RANK)")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="auto: ONNX Runtime on a CPU where it suits the model, else "
+                             "PyTorch (see above)")
     parser.add_argument("--max_batch_seconds", type=float, default=None,
                         help="padded audio seconds per batch (default: 200 on a GPU; 16 on a "
                              "CPU, where batches larger than the caches get slower, see "
@@ -118,15 +126,16 @@ def main(argv=None):
         torch.set_num_threads(threads)
 
     config, model = load_trained_model(args.config, args.model_path, device)
-    # exact to 1e-6 and faster (benchmarks/results/inference_paths.md)
-    model = fold_batchnorm(model)
-    if rank == 0:
-        print(f"inference path: PyTorch fp32, BatchNorm folded, on {device}"
-              + (f", {threads} thread(s) per process" if device == "cpu" else ""))
     sample_rate = config.get("dataset_args", {}).get("sample_rate", 16000)
+    shortest = min_samples(model)
+    model, description = fastest_embedder(args.backend, config, model, args.model_path,
+                                          sample_rate, device, threads, rank, world_size)
+    if rank == 0:
+        print(f"inference path: {description}"
+              + (f", {threads} thread(s) per process" if device == "cpu" else ""))
     items = read_raw_list(args.data_list)
     durations = item_durations(items)
-    check_long_enough(items, durations, sample_rate, min_samples(model), args.data_list)
+    check_long_enough(items, durations, sample_rate, shortest, args.data_list)
     max_batch_seconds = args.max_batch_seconds or default_batch_seconds(device)
     embeddings = embed_items(model, items, sample_rate, device, max_batch_seconds,
                              args.max_batch_size, args.num_workers, rank, world_size, durations)

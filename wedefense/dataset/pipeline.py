@@ -36,7 +36,6 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from wedefense.dataset.audio import load_audio
-from wedefense.dataset.augment import Augmenter
 from wedefense.dataset.shards import iter_shard
 from wedefense.utils.errors import InputError
 
@@ -170,6 +169,9 @@ class TrainChunks(IterableDataset):
         self.rank, self.world_size = rank, world_size
         self.seed = seed
         self.epoch = 0
+        # imported here: augmentation pulls in scipy.signal (1 s), which extraction never needs
+        from wedefense.dataset.augment import Augmenter
+
         self.augment = augment if isinstance(augment, Augmenter) else \
             Augmenter(augment, sample_rate, len(self.classes))
         self.min_duration, self.max_duration = min_duration, max_duration

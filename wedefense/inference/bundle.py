@@ -197,10 +197,11 @@ def export_torchscript(llr_model, path):
         scripted.save(tmp)
 
 
-def export_onnx(llr_model, path, sample_rate, opset=18):
+def export_onnx(llr_model, path, sample_rate, opset=18, output_names=None):
     """ONNX with dynamic batch and length (needs ``onnx`` and ``onnxscript``, the extra
     ``export``: ``pip install -e '.[export]'``). Lengths shorter than one analysis frame are not
-    supported."""
+    supported. ``llr_model`` is any module called as ``(wav, lengths)``; ``output_names``
+    default to a bundle's (``llr``, with ``frame_llr`` first for a frame model)."""
     try:
         import onnxscript  # noqa: F401  (the exporter imports it lazily; fail early and clearly)
     except ImportError:
@@ -217,7 +218,8 @@ def export_onnx(llr_model, path, sample_rate, opset=18):
         logging.getLogger(name).setLevel(logging.WARNING)
     with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        outputs = ["frame_llr", "llr"] if is_frame_model(llr_model) else ["llr"]
+        outputs = output_names or (["frame_llr", "llr"] if is_frame_model(llr_model)
+                                   else ["llr"])
         if any(isinstance(m, nn.RNNBase) for m in llr_model.modules()):
             # the dynamo exporter unrolls GRU/LSTM layers over the example's length; the
             # TorchScript-based one keeps them as ONNX recurrent ops with a dynamic length

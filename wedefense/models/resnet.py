@@ -74,8 +74,14 @@ class ResNet(nn.Module):
             freq_out = (freq_out + s - 1) // s
         self.pool = build_pooling(pooling, in_planes * freq_out, **(pooling_args or {}))
         self.embedding = nn.Linear(self.pool.out_dim, embed_dim)
+        # set by a caller that only ever feeds one unpadded utterance per batch (stage 4's ONNX
+        # graph): every frame is valid, so the masks are ones, and skipping them lets ONNX
+        # Runtime keep its blocked layout between convolutions (1.1x faster)
+        self.unpadded_input = False
 
     def _needs_mask(self, frame_lengths: Tensor, num_frames: int) -> bool:
+        if self.unpadded_input:
+            return False
         # Training chunks fill the whole batch: masking by ones would cost a pass over every
         # activation forward and backward (5% of a CPU step). Decided once per forward, and only
         # in training eagerly: the check reads the lengths' values, which export cannot.
