@@ -22,7 +22,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python setup.py requirements.txt
 	$(BIN)/pip install --disable-pip-version-check -q "$(TORCH)"
-	$(BIN)/pip install --disable-pip-version-check -q -e .
+	$(BIN)/pip install --disable-pip-version-check -q -e ".[export]"
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
