@@ -7,8 +7,9 @@ A ResNet18 (80-dim fbank, random weights with non-trivial BatchNorm statistics; 
 depend on the weights) is exported as a bundle with model.onnx and model.int8.onnx. Each command
 runs as a user runs it, in a fresh process, file reading and start-up included; commands run in
 interleaved rounds so that load changes on a shared machine hit them alike, and the best round
-counts (extract.py's first round includes exporting its ONNX graph, cached for later rounds). utt/s = utterances / wall seconds of the whole command. The LLRs of every detect backend
-are compared with the pytorch backend's.
+counts (extract.py's first round includes exporting its ONNX graph, cached for later rounds).
+utt/s = utterances / wall seconds of the whole command. The LLRs of every detect backend are
+compared with the pytorch backend's.
 """
 
 import argparse

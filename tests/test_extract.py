@@ -155,3 +155,23 @@ def test_ssl_and_frame_models_stay_on_pytorch():
     assert not onnx_embedding.can_export({"frontend": "ssl"}, model)
     model.is_frame_model = True
     assert not onnx_embedding.can_export({"frontend": "fbank"}, model)
+
+
+def test_a_read_only_model_folder_still_gets_the_onnx_path(setup, tmp_path, monkeypatch,
+                                                           capsys):
+    exp = str(tmp_path / "exp")
+    shutil.copytree(setup[1], exp)
+    models = os.path.join(exp, "models")
+    cache = onnx_embedding.graph_path(os.path.join(models, "avg_model.pt"))
+    if os.path.exists(cache):
+        os.remove(cache)
+    writable = os.access
+    # chmod does not stop root (CI), so the module is told the folder is read-only
+    monkeypatch.setattr(onnx_embedding.os, "access", lambda path, mode: (
+        False if os.path.abspath(path) == models and mode == os.W_OK else writable(path, mode)))
+    got = run_extract(setup, "read_only", ["--backend", "onnx"], exp=exp)
+    assert "is read-only" in capsys.readouterr().out
+    assert not os.path.exists(cache)
+    exact = run_extract(setup, "read_only_exact", ["--backend", "pytorch"], exp=exp)
+    for k in setup[3]:
+        np.testing.assert_allclose(got[k], exact[k], atol=1e-4, rtol=0)

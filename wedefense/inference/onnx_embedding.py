@@ -12,6 +12,7 @@ import copy
 import hashlib
 import importlib.util
 import os
+import tempfile
 
 import numpy as np
 import torch
@@ -85,6 +86,7 @@ class OnnxEmbedder:
 
     def __init__(self, path, threads):
         self.session = onnx_session(path, threads)
+        self.source = path
         self.checkpoint = self.session.get_modelmeta().custom_metadata_map.get(CHECKPOINT_KEY)
 
     def embed(self, wavs, lengths):
@@ -106,21 +108,32 @@ def _cached(path, digest, threads):
     return None
 
 
-def ensure_graph(model, checkpoint, sample_rate, threads=None):
-    """An :class:`OnnxEmbedder` of ``model`` (trained weights from ``checkpoint``), from the
-    cache beside the checkpoint when it was exported from these weights, else exported now."""
+def _export(model, path, sample_rate, digest):
     import onnx
 
-    path, digest = graph_path(checkpoint), _sha256(checkpoint)
-    embedder = _cached(path, digest, threads)
-    if embedder is not None:
-        return embedder
     with atomic_path(path) as tmp:
         export_onnx(_EmbeddingGraph(model), tmp, sample_rate, output_names=["embedding"])
         graph = onnx.load(tmp)
         onnx.helper.set_model_props(graph, {CHECKPOINT_KEY: digest})
         onnx.save(graph, tmp)
-    return OnnxEmbedder(path, threads)
+
+
+def ensure_graph(model, checkpoint, sample_rate, threads=None):
+    """An :class:`OnnxEmbedder` of ``model`` (trained weights from ``checkpoint``), from the
+    cache beside the checkpoint when it was exported from these weights, else exported now (into
+    the cache, or for this run only when the checkpoint's folder is read-only)."""
+    path, digest = graph_path(checkpoint), _sha256(checkpoint)
+    embedder = _cached(path, digest, threads)
+    if embedder is not None:
+        return embedder
+    if os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+        _export(model, path, sample_rate, digest)
+        return OnnxEmbedder(path, threads)
+    with tempfile.TemporaryDirectory() as tmp:  # the session keeps the graph in memory
+        _export(model, os.path.join(tmp, os.path.basename(path)), sample_rate, digest)
+        embedder = OnnxEmbedder(os.path.join(tmp, os.path.basename(path)), threads)
+    embedder.source = f"exported for this run: {os.path.dirname(path)} is read-only"
+    return embedder
 
 
 def parity_error(embedder, model, sample_rate, seed=0):
@@ -149,16 +162,13 @@ def _onnx_embedder(model, model_path, sample_rate, threads, rank, world_size):
         distributed.barrier()
     if failure is not None:
         raise failure
-    path = graph_path(model_path)
-    if embedder is None:
-        embedder = _cached(path, _sha256(model_path), threads)
-    if embedder is None:
-        raise RuntimeError("rank 0 did not export the embedding graph")
+    if embedder is None:  # rank 0's cache, or this rank's own export if it could not write one
+        embedder = ensure_graph(model, model_path, sample_rate, threads)
     error = parity_error(embedder, model, sample_rate)
     if error > PARITY_TOLERANCE:
         raise RuntimeError(f"its embeddings differ from PyTorch's by {error:.1e} (relative), "
                            f"more than {PARITY_TOLERANCE:g}")
-    return embedder, path
+    return embedder
 
 
 def fastest_embedder(backend, config, model, model_path, sample_rate, device, threads,
@@ -179,11 +189,10 @@ def fastest_embedder(backend, config, model, model_path, sample_rate, device, th
         raise InputError(f"--backend onnx needs {' and '.join(missing)}: "
                          "pip install -e '.[export]'")
     try:
-        embedder, path = _onnx_embedder(model, model_path, sample_rate, threads, rank,
-                                        world_size)
+        embedder = _onnx_embedder(model, model_path, sample_rate, threads, rank, world_size)
     except Exception as e:
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         if backend == "onnx":
             raise InputError(f"the ONNX path cannot be used: {reason}", model_path) from e
         return pytorch[0], pytorch[1] + f" (ONNX path not used: {reason})"
-    return embedder, f"ONNX Runtime fp32 ({path}) on cpu"
+    return embedder, f"ONNX Runtime fp32 ({embedder.source}) on cpu"
