@@ -120,3 +120,18 @@ def test_corpus_fusion_fuses_two_score_sets(tmp_path, repo_env, corpus):
     table = json.loads((out / "results_eval.json").read_text())
     assert [r["system"] for r in table["systems"]] == ["resnet", "rawnet2", "fusion"]
     assert "| fusion |" in proc.stdout
+
+
+def test_every_fusion_dir_hands_over_to_the_fuse_template():
+    template = os.path.join(RECIPES, "TEMPLATE", "fuse.sh")
+    found = sorted(os.path.relpath(os.path.dirname(d), RECIPES) for d, _, files in
+                   os.walk(RECIPES) if os.path.basename(d) == "fusion" and "run.sh" in files)
+    assert found == sorted(["demo", *CORPUS_FUSIONS])
+    for corpus in found:
+        d = os.path.join(RECIPES, corpus, "fusion")
+        assert os.path.realpath(os.path.join(d, "fuse.sh")) == template
+        assert os.path.isfile(os.path.join(d, "README.md"))
+        with open(os.path.join(d, "run.sh")) as f:
+            text = f.read()
+        # defaults only: the stages live in the template
+        assert "exec ./fuse.sh" in text and "wedefense.bin" not in text
