@@ -112,3 +112,27 @@ def partialspoof_run():
         "--exp_dir", os.path.join(root, "exp"), "--num_avg", "1",
         "--train_overrides", TINY_TRAIN], subprocess_env())
     return root, rows, proc.stdout
+
+
+METRICS = ("min_dcf", "eer", "cllr", "act_dcf")
+
+
+def read_results(results_json):
+    """A stage-7 results_<set>.json, after checking that every metric in it is a finite number:
+    the pooled row, each per-attack row and each breakdown row that holds both classes."""
+    import math
+
+    with open(results_json) as f:
+        results = json.load(f)
+    rows = [results, *results.get("per_attack", {}).values()]
+    for column_rows in results.get("breakdowns", {}).values():
+        rows += [r for r in column_rows.values() if r["num_bonafide"] and r["num_spoof"]]
+    for row in rows:
+        for metric in METRICS:
+            assert math.isfinite(row[metric]), (results_json, metric, row)
+    return results
+
+
+def counts(results_rows):
+    """``{row: (num_bonafide, num_spoof)}`` of a per-attack or breakdown table."""
+    return {name: (r["num_bonafide"], r["num_spoof"]) for name, r in results_rows.items()}

@@ -82,3 +82,56 @@ def test_compare_scores_rejects_bad_names(tmp_path, capsys):
         compare_scores.main(["--keys", "k", "--scores", "a=x", "a=y", "--out",
                              str(tmp_path / "t")])
     assert "two score files are named 'a'" in capsys.readouterr().err
+
+
+CORPUS_FUSIONS = ["asvspoof5", "partialspoof", "envsdd"]
+
+
+def default_exp_dir(recipe, env):
+    """The --exp_dir a training recipe's run.sh hands to detect.sh, from its --help."""
+    out = run_script(recipe, ["run.sh", "--help"], env).stdout
+    return next(line.split()[1] for line in out.splitlines() if line.startswith("  --exp_dir "))
+
+
+@pytest.mark.parametrize("corpus", CORPUS_FUSIONS)
+def test_corpus_fusion_defaults_are_its_two_recipes_exp_dirs(repo_env, corpus):
+    recipe = os.path.join(RECIPES, corpus, "fusion")
+    out = run_script(recipe, ["run.sh", "--help"], repo_env).stdout
+    assert "--systems 'EXP_DIR EXP_DIR" in out and "--out_dir exp/fusion" in out
+    systems = next(line for line in out.splitlines() if line.startswith("  --systems "))
+    expected = [f"../{version}/{default_exp_dir(os.path.join(recipe, '..', version), repo_env)}"
+                for version in ("v03_resnet18", "v15_ssl")]
+    assert systems.split(None, 1)[1].strip("'").split() == expected
+    # nothing trained yet: the first missing system is named, in one line
+    proc = run_script(recipe, ["run.sh"], repo_env, check=False)
+    assert proc.returncode != 0
+    assert proc.stderr.splitlines() == [
+        f"run.sh: system exp dir '{expected[0]}' not found: train it with its recipe "
+        "(stages 1-6), or name another with --systems"]
+
+
+@pytest.mark.parametrize("corpus", CORPUS_FUSIONS)
+def test_corpus_fusion_fuses_two_score_sets(tmp_path, repo_env, corpus):
+    exps = fake_systems(str(tmp_path), n=40, seed=1)
+    out = tmp_path / "fusion"
+    proc = run_script(os.path.join(RECIPES, corpus, "fusion"), [
+        "run.sh", "--systems", " ".join(exps), "--data", str(tmp_path / "data"),
+        "--out_dir", str(out), "--bootstrap", "0"], repo_env)
+    table = json.loads((out / "results_eval.json").read_text())
+    assert [r["system"] for r in table["systems"]] == ["resnet", "rawnet2", "fusion"]
+    assert "| fusion |" in proc.stdout
+
+
+def test_every_fusion_dir_hands_over_to_the_fuse_template():
+    template = os.path.join(RECIPES, "TEMPLATE", "fuse.sh")
+    found = sorted(os.path.relpath(os.path.dirname(d), RECIPES) for d, _, files in
+                   os.walk(RECIPES) if os.path.basename(d) == "fusion" and "run.sh" in files)
+    assert found == sorted(["demo", *CORPUS_FUSIONS])
+    for corpus in found:
+        d = os.path.join(RECIPES, corpus, "fusion")
+        assert os.path.realpath(os.path.join(d, "fuse.sh")) == template
+        assert os.path.isfile(os.path.join(d, "README.md"))
+        with open(os.path.join(d, "run.sh")) as f:
+            text = f.read()
+        # defaults only: the stages live in the template
+        assert "exec ./fuse.sh" in text and "wedefense.bin" not in text

@@ -46,3 +46,36 @@ def test_run_sh_stages_1_to_7_with_breakdowns(tmp_path, repo_env):
     for value in ("pooled", "A07", "A12", "A19", "alaw", "gsm", "ita_tx", "loc_tx", "hidden"):
         assert value in rows, (value, rows)
     assert (exp / "results_eval_calibrated.json").is_file()
+
+
+def test_df_run_sh_stages_1_to_7_per_codec_and_source(tmp_path, repo_env):
+    """DF as a user runs it: the key's codec, source, attack and vocoder columns each give a
+    table whose rows count that value's trials, scored with the training recipe's calibration."""
+    import shutil
+
+    from tests.recipe_utils import counts, partialspoof_run, read_results, run_recipe
+
+    root = str(tmp_path / "ASVspoof2021")
+    make_tree(root, "DF", DF_LINES, parts=True)
+    model_dir = tmp_path / "model"
+    shutil.copytree(os.path.join(partialspoof_run()[0], "exp"), model_dir)
+    exp = tmp_path / "exp"
+    run_recipe(recipe_dir("asvspoof2021_df", "eval_only"), [
+        "--corpus_dir", root, "--data", str(tmp_path / "data"), "--model_dir", str(model_dir),
+        "--exp_dir", str(exp)], dict(repo_env, SUBSETS="all"))
+    fields = [line.split() for line, _ in DF_LINES]
+    bona = [f[5] == "bonafide" for f in fields]
+    for suffix in ("", "_calibrated"):
+        results = read_results(exp / f"results_eval{suffix}.json")
+        assert (results["num_bonafide"], results["num_spoof"]) == (sum(bona), len(bona) - sum(bona))
+        tables = results["breakdowns"]
+        for column, index in (("codec", 2), ("source", 3)):  # conditions: both classes count
+            expected = {}
+            for f, b in zip(fields, bona):
+                n_bona, n_spoof = expected.get(f[index], (0, 0))
+                expected[f[index]] = (n_bona + b, n_spoof + (not b))
+            assert counts(tables[column]) == {"pooled": (2, 2), **expected}, column
+        # attack-like columns: each spoof value against all bona fide trials
+        for column, index in (("attack", 4), ("vocoder", 8)):
+            assert counts(tables[column]) == {
+                "pooled": (2, 2), **{f[index]: (2, 1) for f, b in zip(fields, bona) if not b}}

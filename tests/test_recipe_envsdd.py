@@ -48,3 +48,27 @@ def test_run_sh_names_what_corpus_dir_holds(repo_env, corpus, version, hint):
     proc = run_script(recipe_dir(corpus, version), ["run.sh"], repo_env, check=False)
     assert proc.returncode != 0
     assert "--corpus_dir is required" in proc.stderr and hint in proc.stderr
+
+
+def test_run_sh_trains_and_scores_per_generator_with_test_set(tmp_path, repo_env):
+    """Track 1 with the test set added (README.md): dev is broken down by generator, as its
+    folders name them; eval and test are pooled (eval names no generator, test one here)."""
+    from tests.recipe_utils import TINY_TRAIN, counts, read_results, run_recipe
+    from tests.test_prepare_envsdd import DEV1, GENS, TEST
+
+    root = make_tree(str(tmp_path / "EnvSDD"))
+    exp = tmp_path / "exp"
+    run_recipe(recipe_dir("envsdd", "v03_resnet18"), [
+        "--corpus_dir", root, "--data", str(tmp_path / "data"), "--exp_dir", str(exp),
+        "--num_avg", "1", "--eval_sets", "dev eval test", "--train_overrides", TINY_TRAIN],
+        dict(repo_env, SETS="train,dev,eval,test"))
+    n_dev = sum(use == "validation" for *_, use in DEV1)
+    for suffix in ("", "_calibrated"):
+        dev = read_results(exp / f"results_dev{suffix}.json")
+        assert counts(dev["per_attack"]) == {
+            "pooled": (n_dev, n_dev * len(GENS)), **{f"{k}-{g}": (n_dev, n_dev) for k, g in GENS}}
+        test = read_results(exp / f"results_test{suffix}.json")
+        n_real = sum(r[3] == "real" for r in TEST[1])
+        assert (test["num_bonafide"], test["num_spoof"]) == (n_real, len(TEST[1]) - n_real)
+        # eval's fakes are all 'unknown': one attack, no rows beside the pooled one
+        assert set(read_results(exp / f"results_eval{suffix}.json")["per_attack"]) == {"pooled"}

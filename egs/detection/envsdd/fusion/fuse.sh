@@ -1,0 +1,1 @@
+../../TEMPLATE/fuse.sh
