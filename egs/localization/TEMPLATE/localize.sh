@@ -144,7 +144,8 @@ if stage_in 3; then
     resume=()
     ls "$exp_dir"/models/model_*.pt >/dev/null 2>&1 && resume=(--resume)
     # shellcheck disable=SC2086
-    torchrun "${launch_args[@]}" --nproc_per_node "$num_procs" -m wedefense.bin.train \
+    python -m wedefense.bin.torchrun "${launch_args[@]}" --nproc_per_node "$num_procs" \
+      -m wedefense.bin.train \
       --config "$config" --exp_dir "$exp_dir" --data_type "$data_type" \
       --train_data "$data/train/${data_type}.list" --train_label "$data/train/utt2lab" \
       --val_data "$data/dev/${data_type}.list" --val_label "$data/dev/utt2lab" \
