@@ -92,7 +92,7 @@ def wait_for(condition, seconds, what):
 @pytest.mark.parametrize("killed, nproc", [("torchrun", 2), ("run.sh", 1)])
 def test_workers_end_when_their_launcher_is_killed(data, repo_env, killed, nproc):
     exp = data / "exp"
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+    torchrun = [sys.executable, "-m", "wedefense.bin.torchrun", "--standalone",  # as recipes
                 "--nproc_per_node", str(nproc), "-m", "wedefense.bin.train",
                 *train_args(data, exp)]
     if killed == "run.sh":  # a recipe: exports its pid and waits for torchrun

@@ -52,60 +52,21 @@ help_message="usage: bash run.sh --corpus_dir DIR [--stage N --stop_stage N] [--
 . tools/parse_options.sh
 . tools/stage_lib.sh
 
-need_corpus_dir() {
-  local hint=""
-  [ -f local/download_database.sh ] &&
-    hint=" (no copy yet? 'bash run.sh --stage -1 --stop_stage -1 --corpus_dir DIR' downloads it)"
-  [ -n "$corpus_dir" ] || die "--corpus_dir is required: ${corpus_hint:-the $corpus_name folder}$hint"
-}
+stages_touch -1 1 && need_corpus_dir
+select_model "localization recipe" ../../partialspoof/v01_frame_cnn/exp/FrameCNN
 
-# the model stages 4-7 score, and where its config and calibration are
-if [ "$skip_train" = true ]; then
-  if stages_touch 4 8; then
-    [ -n "$model_dir" ] && [ -f "$model_dir/config.yaml" ] ||
-      die "--model_dir must be the exp dir of a trained localization recipe (with config.yaml" \
-        "and models/), e.g. ../../partialspoof/v01_frame_cnn/exp/FrameCNN; got '$model_dir'"
-    if [ -z "$model_name" ]; then
-      model_name=best_model.pt
-      [ -f "$model_dir/models/avg_model.pt" ] && model_name=avg_model.pt
-    fi
-  fi
-  model_path=$model_dir/models/$model_name
-  list_sets=$eval_sets
-else
-  [ "$skip_train" = false ] || die "--skip_train takes true or false, got '$skip_train'"
-  model_dir=$exp_dir
-  model_path=$exp_dir/models/best_model.pt
-  [ "$num_avg" -gt 0 ] && model_path=$exp_dir/models/avg_model.pt
-  # shellcheck disable=SC2086  # eval_sets is a list
-  list_sets=$(printf '%s\n' train dev $eval_sets | awk '!seen[$0]++' | tr '\n' ' ')
-fi
-calibration=$model_dir/calibration.json
-
+# the functions of the stages every task shares are in tools/stage_lib.sh
 if stage_in -1; then
-  need_corpus_dir
-  [ -f local/download_database.sh ] || die "$corpus_name has no download script here" \
-    "(local/download_database.sh): get it by hand into --corpus_dir"
-  echo "stage -1: downloading $corpus_name into $corpus_dir"
-  local/download_database.sh "$corpus_dir"
+  download_corpus
 fi
 
-if stage_in 0 && [ -f local/make_corpus.sh ]; then
-  need_corpus_dir
-  echo "stage 0: synthesizing the $corpus_name corpus in $corpus_dir"
-  # shellcheck disable=SC2086
-  local/make_corpus.sh "$corpus_dir" $corpus_args
+if stage_in 0; then
+  synthesize_corpus
 fi
 
 if stage_in 1; then
-  need_corpus_dir
-  [ -d "$corpus_dir" ] || die "corpus directory '$corpus_dir' does not exist" \
-    "$([ -f local/download_database.sh ] && echo "(download it with --stage -1)")"
-  echo "stage 1: data dirs and timestamp tables from the $corpus_name labels" \
+  prepare_data_staged "data dirs and timestamp tables from the $corpus_name labels" \
     "(local/prepare_data.sh)"
-  mkdir -p "$data"
-  staging_begin "$data"
-  local/prepare_data.sh "$corpus_dir" "$staging"
   for dset in $list_sets; do
     [ -f "$staging/$dset/timestamps" ] ||
       die "local/prepare_data.sh wrote no $data/$dset/timestamps: localization needs one per set"
@@ -115,91 +76,26 @@ fi
 
 if stage_in 2; then
   # the same lists as detection; training and scoring find data/<set>/timestamps beside them
-  echo "stage 2: $data_type lists for $list_sets"
-  staging_begin "$data"
-  replaced=()
-  for dset in $list_sets; do
-    mkdir -p "$staging/$dset"
-    if [ "$data_type" = shard ]; then
-      shuffle=()
-      [ "$dset" = train ] && shuffle=(--shuffle)  # mixed labels in every training tar
-      python tools/make_shard_list.py "$data/$dset/wav.scp" "$data/$dset/utt2lab" \
-        "$staging/$dset/shards" "$staging/$dset/shard.list" --num_utts_per_shard 1000 \
-        "${shuffle[@]}"
-      replaced+=("$dset/shards")
-    else
-      python tools/make_raw_list.py "$data/$dset/wav.scp" "$data/$dset/utt2lab" \
-        "$staging/$dset/raw.list"
-    fi
-  done
-  staging_commit "${replaced[@]}"
+  make_lists
 fi
 
 if stage_in 3; then
-  if [ "$skip_train" = true ]; then
-    echo "stage 3: nothing to train (--skip_train true): stages 4-7 score $model_path"
-  else
-    echo "stage 3: training in $exp_dir"
-    torchrun_launch_args "$exp_dir"
-    resume=()
-    ls "$exp_dir"/models/model_*.pt >/dev/null 2>&1 && resume=(--resume)
-    # shellcheck disable=SC2086
-    torchrun "${launch_args[@]}" --nproc_per_node "$num_procs" -m wedefense.bin.train \
-      --config "$config" --exp_dir "$exp_dir" --data_type "$data_type" \
-      --train_data "$data/train/${data_type}.list" --train_label "$data/train/utt2lab" \
-      --val_data "$data/dev/${data_type}.list" --val_label "$data/dev/utt2lab" \
-      "${resume[@]}" $train_overrides
-  fi
+  train_model
 fi
 
 if stage_in 4; then
-  echo "stage 4: model averaging and frame embeddings"
-  mkdir -p "$exp_dir"
-  staging_begin "$exp_dir"
-  extract_model=$model_path
-  if [ "$skip_train" = true ]; then
-    [ -f "$model_path" ] || die "model '$model_path' not found (run the training recipe's stages 3-4)"
-  elif [ "$num_avg" -gt 0 ]; then
-    extract_model=$staging/models/$(basename "$model_path")
-    python -m wedefense.bin.average_model --src_path "$exp_dir/models" --num "$num_avg" \
-      --dst_model "$extract_model"
-  fi
-  for dset in $eval_sets; do  # a localization model writes one (frames, dim) matrix per utt
-    python -m wedefense.bin.extract --config "$model_dir/config.yaml" \
-      --model_path "$extract_model" --data_list "$data/$dset/${data_type}.list" \
-      --embed_ark "$staging/embeddings/$dset/embedding.ark"
-  done
-  staging_commit
+  # a localization model's embeddings: one (frames, dim) matrix per utterance
+  average_and_extract "model averaging and frame embeddings"
 fi
 
 if stage_in 5; then
-  echo "stage 5: frame and utterance logits"
-  staging_begin "$exp_dir"
-  for dset in $eval_sets; do
-    python -m wedefense.bin.embeddings_to_logits --config "$model_dir/config.yaml" \
-      --model_path "$model_path" --embedding_scp "$exp_dir/embeddings/$dset/embedding.scp" \
-      --out_dir "$staging/posteriors/$dset"
-  done
-  staging_commit
+  embeddings_to_logits "frame and utterance logits"
 fi
 
 if stage_in 6; then
-  echo "stage 6: frame and utterance LLRs, calibration, spoofed ranges"
-  llr_sets=$eval_sets
-  if [ "$skip_train" = false ]; then
-    # Calibration is trained on dev, so dev is always converted, and its scores must be this
-    # model's: stale ones would silently calibrate another system.
-    [ "$exp_dir/posteriors/dev/frame_logits.scp" -nt "$model_path" ] ||
-      die "stage 6 needs dev frame logits of $model_path: run stages 4-5 with dev in" \
-        "--eval_sets (now '$eval_sets')"
-    [[ " $eval_sets " == *" dev "* ]] || llr_sets="dev $eval_sets"
-  fi
-  staging_begin "$exp_dir"
-  for dset in $llr_sets; do  # llr.txt and, beside it, frame_llr.txt
-    python -m wedefense.bin.logits_to_llr --config "$model_dir/config.yaml" \
-      --logits_scp "$exp_dir/posteriors/$dset/logits.scp" \
-      --output "$staging/posteriors/$dset/llr.txt"
-  done
+  # llr.txt and, beside it, frame_llr.txt
+  logits_to_llr_staged frame_logits.scp "dev frame logits" \
+    "frame and utterance LLRs, calibration, spoofed ranges"
   utt_calibration=$calibration
   frame_calibration=$model_dir/frame_calibration.json
   if [ "$skip_train" = false ]; then
@@ -262,15 +158,10 @@ if stage_in 7; then
 fi
 
 if stage_in 8; then
-  [ "$skip_train" = false ] || die "stage 8 exports the model trained here: run it in" \
-    "the recipe that trained $model_dir"
-  echo "stage 8: exporting a self-contained model bundle to $exp_dir/bundle"
-  read -r -a export_args <<< "$export_opts"
-  [ -f "$calibration" ] && export_args+=(--calibration "$calibration")
+  frame_args=()
   [ -f "$model_dir/frame_calibration.json" ] &&
-    export_args+=(--frame_calibration "$model_dir/frame_calibration.json")
-  python -m wedefense.bin.export --exp_dir "$exp_dir" --model "models/$(basename "$model_path")" \
-    --out "$exp_dir/bundle" "${export_args[@]}"
+    frame_args=(--frame_calibration "$model_dir/frame_calibration.json")
+  export_bundle "${frame_args[@]}"
   # the bundle alone must localize audio: spoofed ranges for the eval list
   python -m wedefense.cli.main detect --model "$exp_dir/bundle" "$data/eval/wav.scp" \
     --out "$exp_dir/bundle_eval_scores.tsv" --segments "$exp_dir/bundle_eval_spoofed.tsv" \
