@@ -26,7 +26,7 @@ def snapshot(folder):
 
 def test_every_recipe_hands_over_to_the_template():
     template = os.path.join(RECIPES, "TEMPLATE", "detect.sh")
-    # fusion recipes combine other recipes' scores: they have stages of their own
+    # fusion recipes combine other recipes' scores: their stages are TEMPLATE/fuse.sh
     found = sorted(os.path.relpath(dirpath, RECIPES) for dirpath, _, files in os.walk(RECIPES)
                    if "run.sh" in files and os.path.basename(dirpath) != "fusion")
     assert found == sorted(RECIPE_DIRS)

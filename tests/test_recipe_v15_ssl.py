@@ -33,6 +33,7 @@ def test_stages_1_2_then_a_one_line_error_for_the_missing_checkpoint(corpus, tmp
         assert read_lines(data / subset / "raw.list")
     proc = run_recipe(recipe, args + ["--stage", "3"], repo_env, check=False)
     assert proc.returncode != 0
-    # the worker's one-line message (torchrun adds its own report of the failed worker)
+    # the worker's one-line message, and no launcher traceback after it
     assert f"error: SSL checkpoint directory './pretrained_models/{checkpoint}' not found" \
         in proc.stderr
+    assert "Traceback" not in proc.stderr
