@@ -7,7 +7,9 @@ PYTHON ?= python3
 VENV ?= .venv
 # The torch release we test with; `make TORCH=torch` takes the newest instead.
 TORCH ?= torch==2.13.0
-PYTEST_ARGS ?=
+# two test processes, each test file kept in one (its module fixtures built once): the suite
+# takes 5:33 instead of 9:09 on our 2-core machine (2026-12-07)
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 BIN := $(VENV)/bin
 DEMO := egs/detection/demo/v03_resnet18
