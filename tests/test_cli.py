@@ -42,3 +42,23 @@ def test_entry_script_help(script, repo_env):
                            "--help"], env=repo_env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "usage:" in proc.stdout
+
+
+def test_logging_follows_stderr_when_a_caller_swaps_and_closes_it(monkeypatch):
+    import io
+    import logging
+    import sys
+
+    from wedefense.utils.cli import setup_logging
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # a fresh root for basicConfig; restored after
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    setup_logging()
+    logging.getLogger("wedefense.test").info("one")
+    first.close()  # what a capturing caller does when it is done
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("wedefense.test").info("two")
+    assert "two" in second.getvalue() and "Logging error" not in second.getvalue()

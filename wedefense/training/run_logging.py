@@ -4,7 +4,8 @@ the experiment directory may be created, starting with what was logged before it
 import logging
 import logging.handlers
 import os
-import sys
+
+from wedefense.utils.cli import StderrHandler
 
 FORMAT = "%(asctime)s %(levelname)s [rank %(rank)s] %(message)s"
 
@@ -17,7 +18,7 @@ class _Pending(logging.handlers.MemoryHandler):
 
 
 def setup_logging(rank):
-    handlers = [logging.StreamHandler(sys.stderr)]
+    handlers = [StderrHandler()]
     if rank == 0:
         handlers.append(_Pending())
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, handlers=handlers,

@@ -7,8 +7,22 @@ import sys
 from wedefense.utils.errors import InputError
 
 
+class StderrHandler(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stderr`` is when a record comes. One bound to the
+    stream of the moment fails ("I/O operation on closed file") once a caller that swapped it
+    (a notebook, a test capturing output) has closed that stream."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _):
+        pass
+
+
 def setup_logging(level=logging.INFO):
-    logging.basicConfig(level=level, stream=sys.stderr,
+    logging.basicConfig(level=level, handlers=[StderrHandler()],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
