@@ -29,6 +29,7 @@ BatchNorm statistics (taken over the whole padded batch) and dropout differ anyw
 """
 
 import math
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F
@@ -60,6 +61,16 @@ def sinc_bandpass_filters(num_filters=70, kernel_size=129, sample_rate=16000):
     window = torch.hamming_window(kernel_size, periodic=False, dtype=torch.float64)
     filters = (lowpass(edges[1:]) - lowpass(edges[:-1])) * window
     return filters.float().unsqueeze(1)
+
+
+def masked_sinc(wav: torch.Tensor, lengths: torch.Tensor,
+                sinc: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The fixed front layer of RawNet2 and AASIST on a padded batch: ``|sinc filters * wav|``
+    ``(B, filters, N - K + 1)``, zero past each utterance's valid outputs, and their counts."""
+    wav = wav * time_mask(lengths, wav.size(1), wav.dtype)
+    x = F.conv1d(wav.unsqueeze(1), sinc)
+    lengths = (lengths - (sinc.size(-1) - 1)).clamp(min=0)
+    return x.abs() * time_mask(lengths, x.size(-1), x.dtype).unsqueeze(1), lengths
 
 
 def _masked_softmax(scores, valid, dim):
@@ -305,12 +316,8 @@ class AASIST(nn.Module):
         if wav.size(1) < self.min_samples():
             raise ValueError(f"AASIST needs at least {self.min_samples()} samples, "
                              f"got a batch of {wav.size(1)}")
-        lengths = lengths.to(wav.device)
-        wav = wav * time_mask(lengths, wav.size(1), wav.dtype)
-        x = F.conv1d(wav.unsqueeze(1), self.sinc)  # (B, filters, N - K + 1)
-        lengths = (lengths - (self.sinc_kernel - 1)).clamp(min=0)
-        x = x * time_mask(lengths, x.size(-1), x.dtype).unsqueeze(1)
-        x = F.max_pool2d(x.abs().unsqueeze(1), (3, 3))  # (B, 1, filters / 3, T / 3)
+        x, lengths = masked_sinc(wav, lengths.to(wav.device), self.sinc)
+        x = F.max_pool2d(x.unsqueeze(1), (3, 3))  # (B, 1, filters / 3, T / 3)
         lengths = torch.div(lengths, 3, rounding_mode="floor")
         mask = time_mask(lengths, x.size(-1), x.dtype)[:, None, None, :]
         x = F.selu(self.first_bn(x)) * mask

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wedefense.models.aasist import sinc_bandpass_filters
+from wedefense.models.aasist import masked_sinc, sinc_bandpass_filters
 from wedefense.models.pooling import time_mask
 
 
@@ -111,11 +111,8 @@ class RawNet2(nn.Module):
         if wav.size(1) < self.min_samples():
             raise ValueError(f"RawNet2 needs at least {self.min_samples()} samples, "
                              f"got a batch of {wav.size(1)}")
-        lengths = lengths.to(wav.device)
-        wav = wav * time_mask(lengths, wav.size(1), wav.dtype)
-        x = F.conv1d(wav.unsqueeze(1), self.sinc)                  # (B, filters, N - K + 1)
-        lengths = (lengths - (self.sinc_kernel - 1)).clamp(min=0)
-        x = _max_pool3(x.abs() * time_mask(lengths, x.size(-1), x.dtype).unsqueeze(1))
+        x, lengths = masked_sinc(wav, lengths.to(wav.device), self.sinc)
+        x = _max_pool3(x)
         lengths = torch.div(lengths, 3, rounding_mode="floor")
         mask = time_mask(lengths, x.size(-1), x.dtype).unsqueeze(1)
         x = F.selu(self.first_bn(x)) * mask
