@@ -11,6 +11,7 @@ import kaldiio
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from tests.conftest import REPO, write_wav
 from tests.test_bundle import make_exp_dir
@@ -124,6 +125,23 @@ def test_a_retrained_checkpoint_never_uses_the_old_graph(setup, tmp_path):
     exact = run_extract(setup, "new_exact", ["--backend", "pytorch"], exp=exp)
     for k in setup[3]:
         np.testing.assert_allclose(new[k], exact[k], atol=1e-4, rtol=0)
+
+
+def test_an_edited_config_never_uses_the_old_graph(setup, tmp_path):
+    exp = str(tmp_path / "exp")
+    shutil.copytree(setup[1], exp)
+    run_extract(setup, "before_edit", ["--backend", "onnx"], exp=exp)
+    # same weights, another model: mean normalisation of the features switched off
+    config_path = os.path.join(exp, "config.yaml")
+    with open(config_path) as f:
+        config = yaml.safe_load(f)
+    config["mean_norm"] = False
+    with open(config_path, "w") as f:
+        yaml.safe_dump(config, f)
+    got = run_extract(setup, "after_edit", ["--backend", "onnx"], exp=exp)
+    exact = run_extract(setup, "after_edit_exact", ["--backend", "pytorch"], exp=exp)
+    for k in setup[3]:
+        np.testing.assert_allclose(got[k], exact[k], atol=1e-4, rtol=0)
 
 
 def test_a_damaged_cached_graph_is_exported_again(setup, tmp_path):

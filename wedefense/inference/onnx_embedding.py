@@ -3,7 +3,8 @@
 ONNX Runtime's convolutions ran 1.4-2x faster than PyTorch's on our CPUs for the same ResNet
 (benchmarks/results/inference_paths.md, detect_speed.md). The graph is exported once per
 checkpoint and cached beside it (``avg_model.pt`` -> ``avg_model.embedding.onnx``), marked with
-the checkpoint's SHA-256 so that a retrained checkpoint is never paired with a stale graph.
+the SHA-256 of the checkpoint and the config, so that a retrained checkpoint or an edited config
+is never paired with a stale graph.
 Before use its embeddings are compared with PyTorch's on a probe batch; a graph that disagrees
 by more than :data:`PARITY_TOLERANCE` is not used.
 """
@@ -11,6 +12,7 @@ by more than :data:`PARITY_TOLERANCE` is not used.
 import copy
 import hashlib
 import importlib.util
+import json
 import os
 import tempfile
 
@@ -31,7 +33,7 @@ BACKENDS = ("auto", "pytorch", "onnx")
 # largest |ONNX - PyTorch| embedding difference accepted, relative to the largest |value|
 # (issue 17: every exact path agrees with PyTorch fp32 to 1e-4)
 PARITY_TOLERANCE = 1e-4
-CHECKPOINT_KEY = "wedefense_checkpoint_sha256"
+MODEL_KEY = "wedefense_model_sha256"  # of the checkpoint and config, in the graph's metadata
 
 
 class _EmbeddingGraph(nn.Module):
@@ -68,26 +70,28 @@ def graph_path(checkpoint):
     return os.path.splitext(checkpoint)[0] + ".embedding.onnx"
 
 
-def _sha256(path):
+def _sha256(path, config):
+    """Of the checkpoint's bytes and the config the model was built from."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 
 class OnnxEmbedder:
     """``embed(wavs, lengths)`` like :meth:`SpoofModel.embed`, run by ONNX Runtime on CPU one
     utterance at a time (the graph skips padding masks; on a CPU batching gains little,
-    benchmarks/results/extract_speed.md); ``checkpoint`` is the SHA-256 the graph was exported
-    from (None if unmarked)."""
+    benchmarks/results/extract_speed.md); ``model_digest`` is the SHA-256 of the checkpoint and
+    config the graph was exported from (None if unmarked)."""
 
     is_frame_model = False
 
     def __init__(self, path, threads):
         self.session = onnx_session(path, threads)
         self.source = path
-        self.checkpoint = self.session.get_modelmeta().custom_metadata_map.get(CHECKPOINT_KEY)
+        self.model_digest = self.session.get_modelmeta().custom_metadata_map.get(MODEL_KEY)
 
     def embed(self, wavs, lengths):
         wavs = wavs.numpy().astype(np.float32, copy=False)
@@ -103,7 +107,7 @@ def _cached(path, digest, threads):
             embedder = OnnxEmbedder(path, threads)
         except Exception:  # a damaged cache is exported again, not an error
             return None
-        if embedder.checkpoint == digest:
+        if embedder.model_digest == digest:
             return embedder
     return None
 
@@ -114,15 +118,16 @@ def _export(model, path, sample_rate, digest):
     with atomic_path(path) as tmp:
         export_onnx(_EmbeddingGraph(model), tmp, sample_rate, output_names=["embedding"])
         graph = onnx.load(tmp)
-        onnx.helper.set_model_props(graph, {CHECKPOINT_KEY: digest})
+        onnx.helper.set_model_props(graph, {MODEL_KEY: digest})
         onnx.save(graph, tmp)
 
 
-def ensure_graph(model, checkpoint, sample_rate, threads=None):
-    """An :class:`OnnxEmbedder` of ``model`` (trained weights from ``checkpoint``), from the
-    cache beside the checkpoint when it was exported from these weights, else exported now (into
-    the cache, or for this run only when the checkpoint's folder is read-only)."""
-    path, digest = graph_path(checkpoint), _sha256(checkpoint)
+def ensure_graph(model, checkpoint, config, sample_rate, threads=None):
+    """An :class:`OnnxEmbedder` of ``model`` (built from ``config``, trained weights from
+    ``checkpoint``), from the cache beside the checkpoint when it was exported from these, else
+    exported now (into the cache, or for this run only when the checkpoint's folder is
+    read-only)."""
+    path, digest = graph_path(checkpoint), _sha256(checkpoint, config)
     embedder = _cached(path, digest, threads)
     if embedder is not None:
         return embedder
@@ -150,12 +155,12 @@ def parity_error(embedder, model, sample_rate, seed=0):
     return float((got - reference).abs().max() / reference.abs().max().clamp(min=1e-12))
 
 
-def _onnx_embedder(model, model_path, sample_rate, threads, rank, world_size):
+def _onnx_embedder(model, model_path, config, sample_rate, threads, rank, world_size):
     # rank 0 exports; every rank reaches the barrier, so a failed export cannot hang the others
     embedder, failure = None, None
     if rank == 0:
         try:
-            embedder = ensure_graph(model, model_path, sample_rate, threads)
+            embedder = ensure_graph(model, model_path, config, sample_rate, threads)
         except Exception as e:
             failure = e
     if world_size > 1:
@@ -163,7 +168,7 @@ def _onnx_embedder(model, model_path, sample_rate, threads, rank, world_size):
     if failure is not None:
         raise failure
     if embedder is None:  # rank 0's cache, or this rank's own export if it could not write one
-        embedder = ensure_graph(model, model_path, sample_rate, threads)
+        embedder = ensure_graph(model, model_path, config, sample_rate, threads)
     error = parity_error(embedder, model, sample_rate)
     if error > PARITY_TOLERANCE:
         raise RuntimeError(f"its embeddings differ from PyTorch's by {error:.1e} (relative), "
@@ -189,7 +194,8 @@ def fastest_embedder(backend, config, model, model_path, sample_rate, device, th
         raise InputError(f"--backend onnx needs {' and '.join(missing)}: "
                          "pip install -e '.[export]'")
     try:
-        embedder = _onnx_embedder(model, model_path, sample_rate, threads, rank, world_size)
+        embedder = _onnx_embedder(model, model_path, config, sample_rate, threads, rank,
+                                  world_size)
     except Exception as e:
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         if backend == "onnx":
