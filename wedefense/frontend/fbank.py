@@ -240,8 +240,9 @@ class KaldiFbank(nn.Module):
             energy = frames.pow(2).sum(dim=-1)
 
         if torch.compiler.is_compiling():
-            # the ONNX exporter traces this branch: ONNX Runtime's DFT operator took 9% of a
-            # ResNet18's time on CPU, a matmul with the DFT basis 1% (same values to 1e-7)
+            # the ONNX exporter (and torch.compile) trace this branch: ONNX Runtime's DFT
+            # operator took 9% of a ResNet18's time on CPU, a matmul with the DFT basis 1%
+            # (same values to 1e-7)
             spectrum = torch.matmul(frames, self.dft_basis)
             half = spectrum.shape[-1] // 2
             power = spectrum[..., :half].square() + spectrum[..., half:].square()
