@@ -130,3 +130,14 @@ def test_write_data_dir_takes_a_generator_as_the_guide_shows(tmp_path):
     assert list(read_table(tmp_path / "data" / "utt2dur")) == ["u0", "u1", "u2"]
     assert [float(v) for v in read_table(tmp_path / "data" / "utt2dur").values()] == \
         pytest.approx([0.5, 0.75, 1.0], abs=1e-3)
+
+
+def test_iter_csv_keeps_the_header_skips_blank_rows_and_strips_fields(tmp_path):
+    from wedefense.dataset.tables import iter_csv
+
+    path = tmp_path / "meta.csv"
+    path.write_text('\n a.wav ,"x, y" ,bonafide\n , ,\n\nb.wav,z,spoof\n')
+    assert list(iter_csv(str(path), "no meta")) == [
+        (1, []), (2, ["a.wav", "x, y", "bonafide"]), (5, ["b.wav", "z", "spoof"])]
+    with pytest.raises(InputError, match="missing.csv: corpus has no meta"):
+        list(iter_csv(str(tmp_path / "missing.csv"), "corpus has no meta"))

@@ -18,10 +18,10 @@ sets. ``real`` is bona fide, ``fake`` spoof. Ids carry their folder (``real_<dat
 ``TTA_audiogen_<dataset>_<name>``, ``bb_<name>`` for dev_track2) since names recur.
 """
 
-import csv
 import os
 
 from wedefense.dataset.prepare import Utterance, write_data_dir
+from wedefense.dataset.tables import iter_csv
 from wedefense.utils.errors import InputError
 
 TRACKS = (1, 2)
@@ -40,29 +40,20 @@ def csv_path(root, name):
 def read_rows(path, min_fields, names=1):
     """``[(lineno, fields)]`` after the header, each with at least ``min_fields`` fields; the
     first ``names`` fields (file and folder names) must be non-empty, blank-free, not paths."""
-    try:
-        f = open(path, encoding="utf-8", newline="")
-    except FileNotFoundError:
-        raise InputError("EnvSDD metadata CSV not found (copy the metadata/ folder of github.com/"
-                         "apple-yinhan/EnvSDD into the corpus directory)", path) from None
+    rows_in = iter_csv(path, "EnvSDD metadata CSV not found (copy the metadata/ folder of "
+                             "github.com/apple-yinhan/EnvSDD into the corpus directory)")
+    _, header = next(rows_in, (1, None))
+    if not header or header[0].lower().endswith(AUDIO_EXTS):
+        raise InputError(f"expected a header line first, got {header!r}", path, 1)
     rows = []
-    with f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if not header or header[0].strip().lower().endswith(AUDIO_EXTS):
-            raise InputError(f"expected a header line first, got {header!r}", path, 1)
-        for row in reader:
-            if not "".join(row).strip():
-                continue
-            fields = [x.strip() for x in row]
-            if len(fields) < min_fields:
-                raise InputError(f"expected at least {min_fields} fields, got {len(fields)}",
-                                 path, reader.line_num)
-            for value in fields[:names]:
-                if not value or any(c.isspace() for c in value) or "/" in value:
-                    raise InputError(f"bad field '{value}' (empty, blank or a path)",
-                                     path, reader.line_num)
-            rows.append((reader.line_num, fields))
+    for lineno, fields in rows_in:
+        if len(fields) < min_fields:
+            raise InputError(f"expected at least {min_fields} fields, got {len(fields)}",
+                             path, lineno)
+        for value in fields[:names]:
+            if not value or any(c.isspace() for c in value) or "/" in value:
+                raise InputError(f"bad field '{value}' (empty, blank or a path)", path, lineno)
+        rows.append((lineno, fields))
     if not rows:
         raise InputError("no rows after the header", path)
     return rows

@@ -11,10 +11,10 @@ The utterance id is the file name without ``.wav``. The corpus names no attack s
 speaker name with runs of whitespace replaced by '_' (Kaldi tables split on spaces).
 """
 
-import csv
 import os
 
 from wedefense.dataset.prepare import Utterance, write_data_dir
+from wedefense.dataset.tables import iter_csv
 from wedefense.utils.errors import InputError
 
 RELEASE_DIR = "release_in_the_wild"
@@ -33,36 +33,28 @@ def release_dir(root):
 def read_meta(path):
     """``meta.csv`` -> list of :class:`Utterance` with audio beside it."""
     audio_dir = os.path.dirname(path)
-    try:
-        f = open(path, encoding="utf-8", newline="")
-    except FileNotFoundError:
-        raise InputError("In-the-Wild meta.csv not found (is the corpus directory the folder "
-                         f"holding {RELEASE_DIR}/?)", path) from None
+    rows = iter_csv(path, "In-the-Wild meta.csv not found (is the corpus directory the folder "
+                          f"holding {RELEASE_DIR}/?)")
+    _, header = next(rows, (1, None))
+    if header is None or tuple(header) != HEADER:
+        raise InputError(f"expected the header '{','.join(HEADER)}', got {header!r}", path, 1)
     utterances = []
-    with f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or tuple(h.strip() for h in header) != HEADER:
-            raise InputError(f"expected the header '{','.join(HEADER)}', got {header!r}", path, 1)
-        for row in reader:
-            lineno = reader.line_num
-            if not row or not "".join(row).strip():
-                continue
-            if len(row) != len(HEADER):
-                raise InputError(f"expected 3 fields 'file,speaker,label', got {len(row)}",
-                                 path, lineno)
-            name, speaker, label = (x.strip() for x in row)
-            if label not in LABEL_MAP:
-                raise InputError(f"unknown label '{label}' (expected bona-fide or spoof)",
-                                 path, lineno)
-            utt, ext = os.path.splitext(name)
-            if not utt or not ext or os.sep in name or any(c.isspace() for c in name):
-                raise InputError(f"bad file name '{name}' (expected e.g. '0.wav')", path, lineno)
-            key = LABEL_MAP[label]
-            utterances.append(Utterance(
-                utt=utt, wav=os.path.join(audio_dir, name), label=key,
-                speaker="_".join(speaker.split()) or "-",
-                attack="-" if key == "bonafide" else SPOOF_ATTACK, source=f"{path}:{lineno}"))
+    for lineno, fields in rows:
+        if len(fields) != len(HEADER):
+            raise InputError(f"expected 3 fields 'file,speaker,label', got {len(fields)}",
+                             path, lineno)
+        name, speaker, label = fields
+        if label not in LABEL_MAP:
+            raise InputError(f"unknown label '{label}' (expected bona-fide or spoof)",
+                             path, lineno)
+        utt, ext = os.path.splitext(name)
+        if not utt or not ext or os.sep in name or any(c.isspace() for c in name):
+            raise InputError(f"bad file name '{name}' (expected e.g. '0.wav')", path, lineno)
+        key = LABEL_MAP[label]
+        utterances.append(Utterance(
+            utt=utt, wav=os.path.join(audio_dir, name), label=key,
+            speaker="_".join(speaker.split()) or "-",
+            attack="-" if key == "bonafide" else SPOOF_ATTACK, source=f"{path}:{lineno}"))
     if not utterances:
         raise InputError("meta.csv has no entries", path)
     return utterances

@@ -11,10 +11,10 @@ The utterance id is ``file`` without its extension, '/' replaced by '_' (the sam
 under several attacks, so the name alone is not unique).
 """
 
-import csv
 import os
 
 from wedefense.dataset.prepare import Utterance, write_data_dir
+from wedefense.dataset.tables import iter_csv
 from wedefense.utils.errors import InputError
 
 SPLITS = {"train": "train", "dev": "development", "eval": "evaluation"}
@@ -30,38 +30,30 @@ def corpus_dir(root):
 
 def read_metadata(path, audio_dir):
     """One split's CSV -> list of :class:`Utterance` with audio under ``audio_dir``."""
-    try:
-        f = open(path, encoding="utf-8", newline="")
-    except FileNotFoundError:
-        raise InputError("SpoofCeleb metadata not found (is the corpus directory the folder "
-                         "holding spoofceleb/metadata/?)", path) from None
+    rows = iter_csv(path, "SpoofCeleb metadata not found (is the corpus directory the folder "
+                          "holding spoofceleb/metadata/?)")
+    _, header = next(rows, (1, None))
+    if header is None or tuple(header) != HEADER:
+        raise InputError(f"expected the header '{','.join(HEADER)}', got {header!r}", path, 1)
     utterances = []
-    with f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or tuple(h.strip() for h in header) != HEADER:
-            raise InputError(f"expected the header '{','.join(HEADER)}', got {header!r}", path, 1)
-        for row in reader:
-            lineno = reader.line_num
-            if not "".join(row).strip():
-                continue
-            if len(row) != len(HEADER):
-                raise InputError(f"expected 3 fields 'file,speaker,attack', got {len(row)}",
-                                 path, lineno)
-            name, speaker, attack = (x.strip() for x in row)
-            stem, ext = os.path.splitext(name)
-            if (not stem or not ext or os.path.isabs(name) or ".." in name.split("/")
-                    or any(c.isspace() for c in name)):
-                raise InputError(f"bad file '{name}' (expected e.g. a00/id10318/x.flac)",
-                                 path, lineno)
-            if not speaker or not attack or any(c.isspace() for c in speaker + attack):
-                raise InputError(f"empty or blank-containing speaker/attack in '{','.join(row)}'",
-                                 path, lineno)
-            key = "bonafide" if attack == BONAFIDE_ATTACK else "spoof"
-            utterances.append(Utterance(
-                utt=stem.replace("/", "_"), wav=os.path.join(audio_dir, name), label=key,
-                speaker=speaker, attack="-" if key == "bonafide" else attack,
-                source=f"{path}:{lineno}"))
+    for lineno, fields in rows:
+        if len(fields) != len(HEADER):
+            raise InputError(f"expected 3 fields 'file,speaker,attack', got {len(fields)}",
+                             path, lineno)
+        name, speaker, attack = fields
+        stem, ext = os.path.splitext(name)
+        if (not stem or not ext or os.path.isabs(name) or ".." in name.split("/")
+                or any(c.isspace() for c in name)):
+            raise InputError(f"bad file '{name}' (expected e.g. a00/id10318/x.flac)",
+                             path, lineno)
+        if not speaker or not attack or any(c.isspace() for c in speaker + attack):
+            raise InputError(f"empty or blank-containing speaker/attack in '{','.join(fields)}'",
+                             path, lineno)
+        key = "bonafide" if attack == BONAFIDE_ATTACK else "spoof"
+        utterances.append(Utterance(
+            utt=stem.replace("/", "_"), wav=os.path.join(audio_dir, name), label=key,
+            speaker=speaker, attack="-" if key == "bonafide" else attack,
+            source=f"{path}:{lineno}"))
     if not utterances:
         raise InputError("metadata has no entries", path)
     return utterances

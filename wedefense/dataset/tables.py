@@ -1,9 +1,11 @@
-"""Kaldi-style text tables (wav.scp, utt2lab, utt2dur, ...): strict reading, atomic writing.
+"""Kaldi-style text tables (wav.scp, utt2lab, utt2dur, ...) and corpus CSV metadata: strict reading,
+atomic writing.
 
 Every reader reports problems as :class:`InputError` naming the file and the line, so a typo
 in a data dir stops a recipe with a pointer to it instead of a silently wrong result.
 """
 
+import csv
 import math
 
 from wedefense.utils.errors import InputError
@@ -23,6 +25,24 @@ def iter_lines(path):
             fields = line.split()
             if fields:
                 yield lineno, fields
+
+
+def iter_csv(path, missing):
+    """The rows of a CSV file as ``(line_number, fields)``, every field stripped: the first row
+    (the header, even when blank), then every row that is not blank. ``missing`` is the error
+    message when the file does not exist (say where the corpus keeps it)."""
+    try:
+        f = open(path, encoding="utf-8", newline="")
+    except FileNotFoundError:
+        raise InputError(missing, path) from None
+    with f:
+        reader = csv.reader(f)
+        first = True
+        for row in reader:
+            fields = [x.strip() for x in row]
+            if first or "".join(fields):
+                yield reader.line_num, fields
+            first = False
 
 
 def read_table(path, value_type=str, rest=False):
