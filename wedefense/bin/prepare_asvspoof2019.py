@@ -8,21 +8,16 @@ wav.scp, utt2lab, lab2utt, utt2dur (from headers), utt2spk and utt2attack (A01-A
 bona fide) for each set.
 """
 
-import argparse
-
 from wedefense.dataset import asvspoof2019
 from wedefense.dataset.prepare import format_summary
-from wedefense.utils.cli import entry_point
+from wedefense.utils.cli import data_prep_parser, entry_point
 
 
 @entry_point
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("corpus_dir", help="the folder holding LA/")
-    parser.add_argument("data_dir", help="output: data dirs train/, dev/, eval/ go here")
-    parser.add_argument("--num_workers", type=int, default=8,
-                        help="threads reading audio headers (default: %(default)s)")
+    parser = data_prep_parser(__doc__,
+                              {"corpus_dir": "the folder holding LA/"},
+                              "output: data dirs train/, dev/, eval/ go here")
     args = parser.parse_args(argv)
     print(format_summary(asvspoof2019.prepare(args.corpus_dir, args.data_dir,
                                               args.num_workers)))

@@ -14,7 +14,7 @@ import argparse
 
 from wedefense.dataset import asvspoof2021
 from wedefense.dataset.prepare import format_summary
-from wedefense.utils.cli import entry_point
+from wedefense.utils.cli import data_prep_parser, entry_point
 
 
 def subsets_arg(value):
@@ -31,10 +31,9 @@ def subsets_arg(value):
 
 @entry_point
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("corpus_dir", help="the folder holding ASVspoof2021_<track>_eval/")
-    parser.add_argument("data_dir", help="output: the data dir eval/ goes here")
+    parser = data_prep_parser(__doc__,
+                              {"corpus_dir": "the folder holding ASVspoof2021_<track>_eval/"},
+                              "output: the data dir eval/ goes here")
     parser.add_argument("--track", required=True, choices=asvspoof2021.TRACKS)
     parser.add_argument("--keys", default=None,
                         help="the track's CM trial_metadata.txt (default: looked up in "
@@ -42,8 +41,6 @@ def main(argv=None):
     parser.add_argument("--subsets", type=subsets_arg, default=asvspoof2021.DEFAULT_SUBSETS,
                         help="trials to keep: comma-separated subsets of the keys or 'all' "
                              "(default: eval, the subset published results use)")
-    parser.add_argument("--num_workers", type=int, default=8,
-                        help="threads reading audio headers (default: %(default)s)")
     args = parser.parse_args(argv)
     print(format_summary(asvspoof2021.prepare(args.corpus_dir, args.data_dir, args.track,
                                               args.num_workers, keys=args.keys,

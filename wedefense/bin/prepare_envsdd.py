@@ -16,7 +16,7 @@ import argparse
 
 from wedefense.dataset import envsdd
 from wedefense.dataset.prepare import format_summary
-from wedefense.utils.cli import entry_point
+from wedefense.utils.cli import data_prep_parser, entry_point
 
 
 def sets_arg(value):
@@ -29,16 +29,13 @@ def sets_arg(value):
 
 @entry_point
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("corpus_dir", help="the EnvSDD folder (development/, metadata/, ...)")
-    parser.add_argument("data_dir", help="output: one data dir per set goes here")
+    parser = data_prep_parser(__doc__,
+                              {"corpus_dir": "the EnvSDD folder (development/, metadata/, ...)"},
+                              "output: one data dir per set goes here")
     parser.add_argument("--track", type=int, choices=envsdd.TRACKS, default=1)
     parser.add_argument("--sets", type=sets_arg, default=envsdd.SETS,
                         help="sets to write (default: all four; test needs the test_track CSV "
                              "and audio)")
-    parser.add_argument("--num_workers", type=int, default=8,
-                        help="threads reading audio headers (default: %(default)s)")
     args = parser.parse_args(argv)
     print(format_summary(envsdd.prepare(args.corpus_dir, args.data_dir, args.track, args.sets,
                                         args.num_workers)))

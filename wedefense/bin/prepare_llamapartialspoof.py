@@ -8,21 +8,16 @@ utt2spk, utt2attack} and data/eval/timestamps (the label lines, checked). utt2sp
 LibriTTS speaker from the id; utt2attack the id's first '_' field for spoofs.
 """
 
-import argparse
-
 from wedefense.dataset import llamapartialspoof
 from wedefense.dataset.prepare import format_summary
-from wedefense.utils.cli import entry_point
+from wedefense.utils.cli import data_prep_parser, entry_point
 
 
 @entry_point
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("corpus_dir", help="the folder holding label_R01TTS.0.a.txt")
-    parser.add_argument("data_dir", help="output: the data dir eval/ goes here")
-    parser.add_argument("--num_workers", type=int, default=8,
-                        help="threads reading audio headers (default: %(default)s)")
+    parser = data_prep_parser(__doc__,
+                              {"corpus_dir": "the folder holding label_R01TTS.0.a.txt"},
+                              "output: the data dir eval/ goes here")
     args = parser.parse_args(argv)
     print(format_summary(llamapartialspoof.prepare(args.corpus_dir, args.data_dir,
                                                    args.num_workers)))

@@ -9,22 +9,17 @@ wedefense/dataset/mlaad.py), so eval models are unseen in training. Writes wav.s
 lab2utt, utt2dur, utt2spk, utt2attack (the TTS model folder) and utt2lang for each set.
 """
 
-import argparse
-
 from wedefense.dataset import mlaad
 from wedefense.dataset.prepare import format_summary
-from wedefense.utils.cli import entry_point
+from wedefense.utils.cli import data_prep_parser, entry_point
 
 
 @entry_point
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mlaad_dir", help="the MLAAD folder holding fake/")
-    parser.add_argument("mailabs_dir", help="the M-AILABS folder holding de_DE/, en_US/, ...")
-    parser.add_argument("data_dir", help="output: data dirs train/, dev/, eval/ go here")
-    parser.add_argument("--num_workers", type=int, default=8,
-                        help="threads reading audio headers (default: %(default)s)")
+    parser = data_prep_parser(__doc__,
+                              {"mlaad_dir": "the MLAAD folder holding fake/",
+                               "mailabs_dir": "the M-AILABS folder holding de_DE/, en_US/, ..."},
+                              "output: data dirs train/, dev/, eval/ go here")
     args = parser.parse_args(argv)
     print(format_summary(mlaad.prepare(args.mlaad_dir, args.mailabs_dir, args.data_dir,
                                        args.num_workers)))

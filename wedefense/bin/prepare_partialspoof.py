@@ -6,25 +6,19 @@
 utt2lab, lab2utt, utt2dur (from headers), utt2spk and utt2attack for each set.
 """
 
-import argparse
-
 from wedefense.dataset import partialspoof
-from wedefense.utils.cli import entry_point
+from wedefense.dataset.prepare import format_summary
+from wedefense.utils.cli import data_prep_parser, entry_point
 
 
 @entry_point
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("corpus_dir")
-    parser.add_argument("data_dir")
-    parser.add_argument("--num_workers", type=int, default=8,
-                        help="threads reading audio headers")
+    parser = data_prep_parser(__doc__,
+                              {"corpus_dir": "the folder holding database/"},
+                              "output: data dirs train/, dev/, eval/ go here")
     args = parser.parse_args(argv)
-    summary = partialspoof.prepare(args.corpus_dir, args.data_dir, args.num_workers)
-    for subset, s in summary.items():
-        counts = ", ".join(f"{k}={v}" for k, v in s.items() if k not in ("num_utts", "hours"))
-        print(f"{subset}: {s['num_utts']} utterances, {s['hours']:.2f} h ({counts})")
+    print(format_summary(partialspoof.prepare(args.corpus_dir, args.data_dir,
+                                              args.num_workers)))
 
 
 if __name__ == "__main__":

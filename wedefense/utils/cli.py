@@ -1,5 +1,6 @@
 """Shared behaviour of entry scripts: bad input ends in one clear line and a non-zero exit."""
 
+import argparse
 import functools
 import logging
 import sys
@@ -38,3 +39,16 @@ def entry_point(main):
             sys.exit(2)
 
     return wrapper
+
+
+def data_prep_parser(doc, folders, data_help):
+    """The parser of a stage-1 script: the corpus ``folders`` (``{name: help}``, positional, in
+    order), ``data_dir`` and ``--num_workers``; the script adds options of its own."""
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, folder_help in folders.items():
+        parser.add_argument(name, help=folder_help)
+    parser.add_argument("data_dir", help=data_help)
+    parser.add_argument("--num_workers", type=int, default=8,
+                        help="threads reading audio headers (default: %(default)s)")
+    return parser
