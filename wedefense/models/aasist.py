@@ -47,8 +47,10 @@ def _hz(mel):
 
 
 def sinc_bandpass_filters(num_filters=70, kernel_size=129, sample_rate=16000):
-    """``(num_filters, 1, kernel_size)`` Hamming-windowed ideal band-pass filters whose band edges
-    are ``num_filters + 1`` points equally spaced in mel from 0 Hz to Nyquist."""
+    """``(num_filters, 1, K)`` Hamming-windowed ideal band-pass filters whose band edges are
+    ``num_filters + 1`` points equally spaced in mel from 0 Hz to Nyquist; ``K`` is
+    ``kernel_size`` made odd (one more tap if even), so the filters are centred."""
+    kernel_size += 1 - kernel_size % 2
     top = _mel(sample_rate / 2.0)
     edges = torch.tensor([_hz(top * i / num_filters) for i in range(num_filters + 1)],
                          dtype=torch.float64)
@@ -290,8 +292,6 @@ class AASIST(nn.Module):
         if feat_dim != 1:
             raise ValueError(f"AASIST takes raw waveforms (frontend: raw, feature_dim 1), "
                              f"got feat_dim {feat_dim}")
-        if sinc_kernel % 2 == 0:
-            sinc_kernel += 1
         self.register_buffer("sinc", sinc_bandpass_filters(sinc_filters, sinc_kernel,
                                                            sample_rate), persistent=False)
         self.first_bn = nn.BatchNorm2d(1)
@@ -302,14 +302,13 @@ class AASIST(nn.Module):
         self.encoder = nn.ModuleList(blocks)
         self.graph = GraphStack(in_channels, sinc_filters // 3, gat_dims, pool_ratios,
                                 temperatures, dropout, branch_dropout)
-        self.sinc_kernel = sinc_kernel
         self.num_blocks = len(channels)
         self.feat_dim = feat_dim
         self.embed_dim = self.graph.embed_dim
 
     def min_samples(self):
         """Shortest input that leaves one temporal node."""
-        return self.sinc_kernel - 1 + 3 ** (self.num_blocks + 1)
+        return self.sinc.size(-1) - 1 + 3 ** (self.num_blocks + 1)
 
     def forward(self, feats, lengths):
         wav = feats[..., 0] if feats.dim() == 3 else feats

@@ -84,8 +84,6 @@ class RawNet2(nn.Module):
         if feat_dim != 1:
             raise ValueError(f"RawNet2 takes raw waveforms (frontend: raw, feature_dim 1), "
                              f"got feat_dim {feat_dim}")
-        if sinc_kernel % 2 == 0:
-            sinc_kernel += 1
         self.register_buffer("sinc", sinc_bandpass_filters(sinc_filters, sinc_kernel,
                                                            sample_rate), persistent=False)
         self.first_bn = nn.BatchNorm1d(sinc_filters)
@@ -97,14 +95,13 @@ class RawNet2(nn.Module):
         self.gru_bn = nn.BatchNorm1d(in_channels)
         self.gru = nn.GRU(in_channels, gru_units, num_layers=gru_layers, batch_first=True)
         self.embedding = nn.Linear(gru_units, embed_dim)
-        self.sinc_kernel = sinc_kernel
         self.num_pools = len(channels) + 1
         self.feat_dim = feat_dim
         self.embed_dim = embed_dim
 
     def min_samples(self):
         """Shortest input that leaves one GRU frame."""
-        return self.sinc_kernel - 1 + 3 ** self.num_pools
+        return self.sinc.size(-1) - 1 + 3 ** self.num_pools
 
     def forward(self, feats, lengths):
         wav = feats[..., 0] if feats.dim() == 3 else feats
