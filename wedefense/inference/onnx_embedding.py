@@ -179,17 +179,19 @@ def _onnx_embedder(model, model_path, config, sample_rate, threads, rank, world_
 def fastest_embedder(backend, config, model, model_path, sample_rate, device, threads,
                      rank=0, world_size=1):
     """``(model or embedder, description)`` of the inference path ``backend`` asks for."""
-    pytorch = (fold_batchnorm(model), f"PyTorch fp32, BatchNorm folded, on {device}")
+    def pytorch(why=""):
+        return fold_batchnorm(model), f"PyTorch fp32, BatchNorm folded, on {device}{why}"
+
     if backend == "pytorch":
-        return pytorch
+        return pytorch()
     if device != "cpu":
         if backend == "onnx":
             raise InputError("--backend onnx runs on a CPU; use --device cpu")
-        return pytorch
+        return pytorch()
     missing = [m for m in ("onnxruntime", "onnxscript")
                if importlib.util.find_spec(m) is None]
     if backend == "auto" and (missing or not can_export(config, model)):
-        return pytorch
+        return pytorch()
     if missing:
         raise InputError(f"--backend onnx needs {' and '.join(missing)}: "
                          "pip install -e '.[export]'")
@@ -200,5 +202,5 @@ def fastest_embedder(backend, config, model, model_path, sample_rate, device, th
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         if backend == "onnx":
             raise InputError(f"the ONNX path cannot be used: {reason}", model_path) from e
-        return pytorch[0], pytorch[1] + f" (ONNX path not used: {reason})"
+        return pytorch(f" (ONNX path not used: {reason})")
     return embedder, f"ONNX Runtime fp32 ({embedder.source}) on cpu"
