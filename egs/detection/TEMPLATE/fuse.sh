@@ -29,8 +29,8 @@ help_message="usage: bash run.sh [--systems 'EXP_DIR EXP_DIR [...]'] [--data DIR
   stages: 1 fusion trained on --dev_set, applied to --eval_sets; 2 tables"
 # shellcheck source=tools/parse_options.sh
 . tools/parse_options.sh
-
-die() { echo "run.sh: $*" >&2; exit 1; }
+# shellcheck source=tools/stage_lib.sh
+. tools/stage_lib.sh
 
 [ -n "$data" ] || die "--data is required: the data dirs the systems were scored on"
 read -r -a exps <<< "$systems"
@@ -54,7 +54,7 @@ scores_of() {  # the systems' score files of one set, in --systems order
   done
 }
 
-if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+if stage_in 1; then
   echo "stage 1: fusion of ${#exps[@]} systems trained on $dev_set"
   mkdir -p "$out_dir"
   mapfile -t dev_scores < <(scores_of "$dev_set")
@@ -69,7 +69,7 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   done
 fi
 
-if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+if stage_in 2; then
   echo "stage 2: each system and the fusion side by side"
   for dset in $eval_sets; do
     named=()
